@@ -1,0 +1,1 @@
+//! Placeholder: arrives with the read models (issue 3).
