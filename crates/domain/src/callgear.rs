@@ -64,7 +64,9 @@ impl CallGearKind {
     /// Accepts `handset` or `/handset`.
     pub fn parse(text: &str) -> Option<CallGearKind> {
         let name = text.strip_prefix('/').unwrap_or(text);
-        CallGearKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+        CallGearKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
     }
 }
 
@@ -227,7 +229,10 @@ impl CallGearNotification {
             external_id: None,
             contact_info: ContactInfo::default(),
             employee_info: EmployeeInfo::default(),
-            call_info: CallInfo { call_session_id, ..CallInfo::default() },
+            call_info: CallInfo {
+                call_session_id,
+                ..CallInfo::default()
+            },
             call_record_file_info: RecordFileInfo::default(),
             leg_id: None,
             leg_ids: Vec::new(),

@@ -44,7 +44,11 @@ mod tests {
     #[test]
     fn normalizes_to_digits() {
         let check = |input: &str, expect: Option<&str>| {
-            assert_eq!(Phone::normalize(input).as_ref().map(Phone::digits), expect, "{input:?}");
+            assert_eq!(
+                Phone::normalize(input).as_ref().map(Phone::digits),
+                expect,
+                "{input:?}"
+            );
         };
         check("74993720692", Some("74993720692"));
         check("+7 (499) 372-06-92", Some("74993720692"));

@@ -73,7 +73,11 @@ mod tests {
 
     #[test]
     fn rfc3339_round_trips_at_microsecond_precision() {
-        for text in ["2024-04-05T09:00:01.250Z", "2024-04-05T09:00:01Z", "2024-04-05T09:00:01.000123Z"] {
+        for text in [
+            "2024-04-05T09:00:01.250Z",
+            "2024-04-05T09:00:01Z",
+            "2024-04-05T09:00:01.000123Z",
+        ] {
             let ts = Timestamp::parse_rfc3339(text).unwrap();
             assert_eq!(ts.to_rfc3339(), text);
         }
