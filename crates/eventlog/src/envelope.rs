@@ -23,6 +23,9 @@ pub struct Envelope {
     pub source: Source,
     pub kind: String,
     pub dedupe_key: DedupeKey,
+    /// IANA zone in which local times in `raw` were read (CallGear's
+    /// `notification_time`); empty where the source carries no local times.
+    pub time_zone: String,
     pub raw: Vec<u8>,
     pub event: Event,
 }
@@ -139,6 +142,7 @@ mod tests {
             source: Source::CallGear,
             kind: "end".into(),
             dedupe_key: [9; 32],
+            time_zone: "Europe/Moscow".into(),
             raw: b"{\"x\":1}".to_vec(),
             event: Event::CallGear(Box::new(n)),
         }

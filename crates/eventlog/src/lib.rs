@@ -38,6 +38,8 @@ pub struct NewEvent {
     /// The delivery kind: the CallGear suffix (`handset`, ...) or a native event type.
     pub kind: String,
     pub dedupe_key: DedupeKey,
+    /// IANA zone in which local times in `raw` were read; empty if none.
+    pub time_zone: String,
     /// The exact bytes received, kept so a parser fix can re-derive the event.
     pub raw: Vec<u8>,
     pub event: Event,

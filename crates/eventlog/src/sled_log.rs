@@ -486,6 +486,7 @@ impl Writer {
                             source: event.source,
                             kind: event.kind,
                             dedupe_key: event.dedupe_key,
+                            time_zone: event.time_zone,
                             raw: event.raw,
                             event: event.event,
                         };

@@ -15,6 +15,7 @@ fn event(session: u64, key_byte: u8) -> NewEvent {
         source: Source::CallGear,
         kind: "end".into(),
         dedupe_key: key,
+        time_zone: "UTC".into(),
         raw: format!("{{\"call_session_id\":{session}}}").into_bytes(),
         event: Event::CallGear(Box::new(CallGearNotification::new(
             CallGearKind::End,

@@ -1,1 +1,14 @@
-//! Webhook ingestion.
+//! Webhook ingestion: CallGear bodies in, durable log entries (or quarantine) out.
+//!
+//! [`Ingestor`] is the one path every delivery takes, whether it arrives over
+//! HTTP ([`http::router`]) or from a recorded stream (`callfold import`): parse
+//! leniently, compute the dedupe key, append durably, or quarantine with the
+//! reason. Nothing is acknowledged before it is durable.
+
+pub mod callgear;
+mod error;
+pub mod http;
+mod service;
+
+pub use error::Error;
+pub use service::{dedupe_key, Delivery, Ingestor, Options, Outcome, Prepared, BODY_BYTES_MAX};

@@ -1,0 +1,239 @@
+use crate::callgear;
+use domain::{CallGearKind, Event, Source, Timestamp};
+use eventlog::{AppendOutcome, EventLog, NewEvent, NewQuarantine, QuarantineRecord};
+use std::sync::Arc;
+
+/// Bodies larger than this are refused (HTTP 413) and never stored.
+pub const BODY_BYTES_MAX: usize = 1 << 20;
+
+/// How deliveries are read.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// CallGear's account time zone: `notification_time` is local time there.
+    pub timezone: chrono_tz::Tz,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timezone: chrono_tz::UTC,
+        }
+    }
+}
+
+/// One CallGear delivery as received.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub kind: CallGearKind,
+    pub raw: Vec<u8>,
+    pub received_at: Timestamp,
+    /// The zone to read local times in; `None` = the ingestor's configured zone.
+    pub timezone: Option<chrono_tz::Tz>,
+}
+
+/// What became of one delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted(u64),
+    Duplicate(u64),
+    /// Could not be read even leniently; kept in quarantine under `id`.
+    Quarantined {
+        id: u64,
+        reason: String,
+        field: Option<String>,
+    },
+}
+
+/// A delivery after parsing, before it is written.
+#[derive(Debug)]
+pub enum Prepared {
+    Event(NewEvent),
+    Quarantine {
+        item: NewQuarantine,
+        field: Option<String>,
+    },
+}
+
+/// The content hash that recognises a repeated delivery: source, kind and the
+/// parsed notification. Two bodies that differ only in whitespace, key order or
+/// unknown extra fields are the same delivery.
+pub fn dedupe_key(source: Source, kind: &str, event: &Event) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(source.as_str().as_bytes());
+    hasher.update(&[0]);
+    hasher.update(kind.as_bytes());
+    hasher.update(&[0]);
+    // Serialising owned plain data to JSON cannot fail.
+    let canonical = serde_json::to_vec(event).expect("events serialise to JSON");
+    hasher.update(&canonical);
+    *hasher.finalize().as_bytes()
+}
+
+/// The ingestion service. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingestor {
+    log: Arc<dyn EventLog>,
+    options: Options,
+}
+
+impl std::fmt::Debug for Ingestor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingestor")
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Ingestor {
+    pub fn new(log: Arc<dyn EventLog>, options: Options) -> Ingestor {
+        Ingestor { log, options }
+    }
+
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Parses a delivery. Pure apart from reading the configured zone.
+    pub fn prepare(&self, delivery: Delivery) -> Prepared {
+        let tz = delivery.timezone.unwrap_or(self.options.timezone);
+        let kind = delivery.kind.as_str();
+        match callgear::parse(delivery.kind, &delivery.raw, tz) {
+            Ok(notification) => {
+                let event = Event::CallGear(Box::new(notification));
+                Prepared::Event(NewEvent {
+                    received_at: delivery.received_at,
+                    source: Source::CallGear,
+                    kind: kind.to_string(),
+                    dedupe_key: dedupe_key(Source::CallGear, kind, &event),
+                    time_zone: tz.name().to_string(),
+                    raw: delivery.raw,
+                    event,
+                })
+            }
+            Err(error) => Prepared::Quarantine {
+                field: error.field().map(str::to_string),
+                item: NewQuarantine {
+                    received_at: delivery.received_at,
+                    source: Source::CallGear,
+                    kind: kind.to_string(),
+                    reason: error.to_string(),
+                    raw: delivery.raw,
+                },
+            },
+        }
+    }
+
+    /// Parses, then appends durably or quarantines durably.
+    pub async fn deliver(&self, delivery: Delivery) -> Result<Outcome, eventlog::Error> {
+        match self.prepare(delivery) {
+            Prepared::Event(event) => {
+                let outcomes = self.log.append(vec![event], None).await?;
+                Ok(outcome(outcomes[0]))
+            }
+            Prepared::Quarantine { item, field } => {
+                let reason = item.reason.clone();
+                let stored = self.log.quarantine(item).await?;
+                Ok(Outcome::Quarantined {
+                    id: stored.id(),
+                    reason,
+                    field,
+                })
+            }
+        }
+    }
+
+    /// Delivers many at once from a plain thread (import): parsed deliveries go in
+    /// one append request, so they share one group commit. Outcomes keep order.
+    pub fn deliver_many_blocking(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> Result<Vec<Outcome>, eventlog::Error> {
+        let mut events = Vec::new();
+        let mut slots = Vec::with_capacity(deliveries.len());
+        let mut quarantined = Vec::new();
+        for delivery in deliveries {
+            match self.prepare(delivery) {
+                Prepared::Event(event) => {
+                    slots.push(None);
+                    events.push(event);
+                }
+                Prepared::Quarantine { item, field } => {
+                    slots.push(Some(quarantined.len()));
+                    quarantined.push((item, field));
+                }
+            }
+        }
+        let appended = if events.is_empty() {
+            Vec::new()
+        } else {
+            self.log.append(events, None).wait()?
+        };
+        let mut quarantine_outcomes = Vec::with_capacity(quarantined.len());
+        for (item, field) in quarantined {
+            let reason = item.reason.clone();
+            let stored = self.log.quarantine(item).wait()?;
+            quarantine_outcomes.push(Outcome::Quarantined {
+                id: stored.id(),
+                reason,
+                field,
+            });
+        }
+        let mut appended = appended.into_iter();
+        Ok(slots
+            .into_iter()
+            .map(|slot| match slot {
+                None => outcome(appended.next().expect("one outcome per appended event")),
+                Some(i) => quarantine_outcomes[i].clone(),
+            })
+            .collect())
+    }
+
+    /// Re-reads quarantined CallGear deliveries with the current parser. Those
+    /// that now parse are appended (deduplicated) and leave the quarantine; the
+    /// rest stay. Returns (record, outcome) for every record tried.
+    pub fn reprocess_quarantine_blocking(
+        &self,
+        only: Option<u64>,
+    ) -> Result<Vec<(QuarantineRecord, Outcome)>, eventlog::Error> {
+        let mut results = Vec::new();
+        for record in self.log.quarantined()? {
+            if only.is_some_and(|id| id != record.id) || record.source != Source::CallGear {
+                continue;
+            }
+            let Some(kind) = CallGearKind::parse(&record.kind) else {
+                continue;
+            };
+            let delivery = Delivery {
+                kind,
+                raw: record.raw.clone(),
+                received_at: record.received_at,
+                timezone: None,
+            };
+            let outcome = match self.prepare(delivery) {
+                Prepared::Event(event) => {
+                    let appended = self.log.append(vec![event], None).wait()?;
+                    self.log.remove_quarantined(record.id).wait()?;
+                    outcome(appended[0])
+                }
+                Prepared::Quarantine { item, field } => Outcome::Quarantined {
+                    id: record.id,
+                    reason: item.reason,
+                    field,
+                },
+            };
+            results.push((record, outcome));
+        }
+        Ok(results)
+    }
+}
+
+fn outcome(appended: AppendOutcome) -> Outcome {
+    match appended {
+        AppendOutcome::Accepted(p) => Outcome::Accepted(p),
+        AppendOutcome::Duplicate(p) => Outcome::Duplicate(p),
+    }
+}

@@ -1,0 +1,76 @@
+//! The data directory: where the log lives, the webhook token, configuration.
+
+use anyhow::{bail, Context, Result};
+use eventlog::{Options, SledLog};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+pub fn log_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("log")
+}
+
+/// Opens the log; a clear message when another process holds it.
+pub fn open_log(data_dir: &Path) -> Result<SledLog> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    SledLog::open(Options::new(log_path(data_dir))).with_context(|| {
+        format!(
+            "cannot open the event log in {} (is a `callfold serve` using this data dir?)",
+            data_dir.display()
+        )
+    })
+}
+
+/// `CALLFOLD_TIMEZONE` (IANA name), default UTC.
+pub fn timezone() -> Result<chrono_tz::Tz> {
+    match std::env::var("CALLFOLD_TIMEZONE") {
+        Ok(name) if !name.trim().is_empty() => chrono_tz::Tz::from_str(name.trim())
+            .map_err(|_| anyhow::anyhow!("CALLFOLD_TIMEZONE={name:?} is not an IANA time zone")),
+        _ => Ok(chrono_tz::UTC),
+    }
+}
+
+pub fn ingest_options() -> Result<ingest::Options> {
+    Ok(ingest::Options {
+        timezone: timezone()?,
+    })
+}
+
+/// The webhook token: `CALLFOLD_WEBHOOK_TOKEN`, else the one kept in the data
+/// dir, else a new random one, kept there (mode 0600) for the next start.
+pub fn webhook_token(data_dir: &Path) -> Result<String> {
+    if let Ok(token) = std::env::var("CALLFOLD_WEBHOOK_TOKEN") {
+        let token = token.trim().to_string();
+        if token.is_empty()
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            bail!("CALLFOLD_WEBHOOK_TOKEN must be non-empty and use only A-Z a-z 0-9 - _");
+        }
+        return Ok(token);
+    }
+    let path = data_dir.join("webhook_token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let mut secret = [0u8; 24];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness for a token: {e}"))?;
+    let token = hex::encode(secret);
+    write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(token)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
