@@ -1,9 +1,308 @@
-use anyhow::Result;
-use std::process::ExitCode;
+//! `callfold bench`: throughput and latency measured against a baseline taken in
+//! the same run (the machine is shared and noisy; ratios travel, absolutes don't).
+
+use crate::datadir;
+use anyhow::{bail, Context, Result};
+use domain::{CallGearKind, Timestamp};
+use eventlog::{EventLog, NewEvent, Options, SledLog};
+use ingest::{Delivery, Ingestor, Prepared};
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 #[derive(clap::Subcommand, Debug)]
 pub enum Which {
-    Ingest,
+    /// Webhook ingestion over HTTP against raw sled appends of the same envelopes.
+    Ingest {
+        /// Deliveries per measured phase.
+        #[arg(long, default_value_t = 100_000)]
+        deliveries: u64,
+        /// Concurrent keep-alive connections (and concurrent raw appenders).
+        #[arg(long, default_value_t = 64)]
+        connections: u64,
+    },
+    /// `import` of a recorded stream against raw chunked appends.
+    Import {
+        #[arg(long, default_value_t = 500_000)]
+        lines: u64,
+    },
 }
-pub fn run(_which: Which) -> Result<ExitCode> {
-    anyhow::bail!("wip")
+
+pub fn run(which: Which) -> Result<ExitCode> {
+    match which {
+        Which::Ingest {
+            deliveries,
+            connections,
+        } => ingest(deliveries, connections.max(1)),
+        Which::Import { lines } => import(lines),
+    }
+}
+
+/// A realistic `/endleg` body (the seed template, rendered), unique per `i`.
+pub fn body(i: u64) -> Vec<u8> {
+    let session = 1_000_000_000 + i / 4;
+    serde_json::json!({
+        "notification_name": "Call leg finished",
+        "virtual_phone_number": "74993720692",
+        "notification_time": format!("2024-04-05 12:{:02}:{:02}.{:06}", (i / 60) % 60, i % 60, i % 1_000_000),
+        "external_id": null,
+        "contact_info": {
+            "contact_phone_number": format!("7916{:07}", i % 10_000_000),
+            "communication_number": "74993720692",
+            "contact_id": i,
+            "contact_full_name": "Ivan Petrov"
+        },
+        "employee_info": {"employee_full_name": "Anna Smirnova", "employee_id": 4021 + (i % 50)},
+        "call_info": {
+            "call_source": "va", "direction": "in", "call_session_id": session,
+            "scenario_name": "Support line", "is_operator": true,
+            "talk_time_duration": 95, "total_time_duration": 130, "wait_time_duration": 35,
+            "tag_names": "vip,callback", "is_lost": false
+        },
+        "call_record_file_info": {"file_link": format!("https://records.example/{session}.mp3"), "call_record_duration": 95},
+        "leg_id": 7_000_000_000u64 + i,
+        "leg_ids": [7_000_000_000u64 + i]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+struct Stats {
+    count: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+impl Stats {
+    fn per_second(&self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile_ms(&mut self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        self.latencies_us.sort_unstable();
+        let rank = ((p / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
+        self.latencies_us[rank] as f64 / 1000.0
+    }
+}
+
+fn prepared_events(ingestor: &Ingestor, from: u64, count: u64) -> Result<Vec<NewEvent>> {
+    (from..from + count)
+        .map(|i| {
+            let delivery = Delivery {
+                kind: CallGearKind::EndLeg,
+                raw: body(i),
+                received_at: Timestamp(1_712_307_600_000_000 + i as i64),
+                timezone: None,
+            };
+            match ingestor.prepare(delivery) {
+                Prepared::Event(e) => Ok(e),
+                Prepared::Quarantine { item, .. } => {
+                    bail!("benchmark body {i} did not parse: {}", item.reason)
+                }
+            }
+        })
+        .collect()
+}
+
+fn ingest(deliveries: u64, connections: u64) -> Result<ExitCode> {
+    let scratch = tempfile_dir()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+
+    // Baseline: the same envelopes, appended one per request by `connections`
+    // concurrent appenders, with the same group commit and sync policy.
+    let raw_dir = scratch.join("raw");
+    let log = Arc::new(SledLog::open(Options::new(&raw_dir))?);
+    let ingestor = Ingestor::new(log.clone(), ingest::Options::default());
+    let events = prepared_events(&ingestor, 0, deliveries)?;
+    eprintln!("raw baseline: {deliveries} appends, {connections} concurrent appenders");
+    let mut raw = runtime.block_on(raw_appends(log.clone(), events, connections))?;
+    drop(ingestor);
+    drop(log);
+
+    // The real server, as its own process, over loopback HTTP.
+    let server_dir = scratch.join("server");
+    let exe = std::env::current_exe()?;
+    let mut child = std::process::Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&server_dir)
+        .env("CALLFOLD_WEBHOOK_TOKEN", "bench")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start callfold serve")?;
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut first)?;
+    let address = first
+        .trim()
+        .strip_prefix("listening on ")
+        .context("unexpected serve output")?
+        .to_string();
+    eprintln!(
+        "http: {deliveries} deliveries over {connections} keep-alive connections to {address}"
+    );
+    let http = runtime.block_on(http_posts(address, deliveries, connections));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut http = http?;
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    let ratio = http.per_second() / raw.per_second();
+    println!("| phase | deliveries | per second | p50 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, stats) in [
+        ("raw sled appends (baseline)", &mut raw),
+        ("HTTP webhooks", &mut http),
+    ] {
+        let (p50, p99, max) = (
+            stats.percentile_ms(50.0),
+            stats.percentile_ms(99.0),
+            stats.percentile_ms(100.0),
+        );
+        println!(
+            "| {name} | {} | {:.0} | {p50:.2} | {p99:.2} | {max:.2} |",
+            stats.count,
+            stats.per_second(),
+        );
+    }
+    println!("\nHTTP / raw throughput: {ratio:.2}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn raw_appends(log: Arc<SledLog>, events: Vec<NewEvent>, workers: u64) -> Result<Stats> {
+    let count = events.len() as u64;
+    let mut shares: Vec<Vec<NewEvent>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, e) in events.into_iter().enumerate() {
+        shares[i % workers as usize].push(e);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for share in shares {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(share.len());
+            for event in share {
+                let t = Instant::now();
+                log.append(vec![event], None).await?;
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            Ok::<_, eventlog::Error>(latencies)
+        }));
+    }
+    let mut latencies_us = Vec::with_capacity(count as usize);
+    for task in tasks {
+        latencies_us.extend(task.await??);
+    }
+    Ok(Stats {
+        count,
+        elapsed: started.elapsed(),
+        latencies_us,
+    })
+}
+
+async fn http_posts(address: String, deliveries: u64, connections: u64) -> Result<Stats> {
+    let url = format!("http://{address}/webhooks/callgear/bench/endleg");
+    // Bodies are made before the clock starts.
+    let mut shares: Vec<Vec<Vec<u8>>> = (0..connections).map(|_| Vec::new()).collect();
+    for i in 0..deliveries {
+        shares[(i % connections) as usize].push(body(i));
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for share in shares {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            // One client per task with one idle connection: a keep-alive connection each.
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()?;
+            let mut latencies = Vec::with_capacity(share.len());
+            for body in share {
+                let t = Instant::now();
+                let response = client.post(&url).body(body).send().await?;
+                let status = response.status();
+                let text = response.text().await?;
+                if !status.is_success() || !text.contains("\"accepted\"") {
+                    bail!("unexpected answer {status}: {text}");
+                }
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            Ok(latencies)
+        }));
+    }
+    let mut latencies_us = Vec::with_capacity(deliveries as usize);
+    for task in tasks {
+        latencies_us.extend(task.await??);
+    }
+    Ok(Stats {
+        count: deliveries,
+        elapsed: started.elapsed(),
+        latencies_us,
+    })
+}
+
+fn import(lines: u64) -> Result<ExitCode> {
+    let scratch = tempfile_dir()?;
+    // Baseline: the prepared envelopes appended in import-sized chunks.
+    let log = Arc::new(SledLog::open(Options::new(scratch.join("raw")))?);
+    let ingestor = Ingestor::new(log.clone(), ingest::Options::default());
+    let events = prepared_events(&ingestor, 0, lines)?;
+    eprintln!("raw baseline: {lines} events in chunks of 4096");
+    let started = Instant::now();
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<NewEvent> = events.by_ref().take(4096).collect();
+        log.append(chunk, None).wait()?;
+    }
+    let raw = lines as f64 / started.elapsed().as_secs_f64();
+    drop(ingestor);
+    drop(log);
+
+    let file = scratch.join("stream.ndjson");
+    write_stream(&file, lines)?;
+    let size = std::fs::metadata(&file)?.len();
+    let data_dir = scratch.join("import");
+    let log = Arc::new(datadir::open_log(&data_dir)?);
+    let ingestor = Ingestor::new(log, ingest::Options::default());
+    eprintln!("import: {lines} lines, {} MiB", size >> 20);
+    let started = Instant::now();
+    let summary = crate::import::import_file(&ingestor, &file)?;
+    let imported = lines as f64 / started.elapsed().as_secs_f64();
+    if summary.accepted != lines {
+        bail!("import accepted {} of {lines} lines", summary.accepted);
+    }
+    drop(ingestor);
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!("| phase | lines | lines per second |");
+    println!("|---|---:|---:|");
+    println!("| raw sled appends, chunks of 4096 (baseline) | {lines} | {raw:.0} |");
+    println!("| callfold import (parse + dedupe + append) | {lines} | {imported:.0} |");
+    println!("\nimport / raw: {:.2}", imported / raw);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_stream(path: &Path, lines: u64) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for i in 0..lines {
+        let at = Timestamp(1_712_307_600_000_000 + i as i64 * 1000).to_rfc3339();
+        let body = String::from_utf8(body(i)).expect("JSON is UTF-8");
+        writeln!(
+            out,
+            "{{\"at\":\"{at}\",\"path\":\"/endleg\",\"body\":{body}}}"
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("callfold-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
