@@ -1,1 +1,3 @@
 //! Webhook ingestion.
+
+pub mod callgear;
