@@ -402,100 +402,77 @@ fn texts(object: Option<&Object>, path: &'static str) -> Result<Vec<String>, Par
     let mut out = Vec::with_capacity(count);
     for (index, item) in items.into_iter().enumerate() {
         match item {
-            Item::Text(text) => out.push(text.to_owned()),
-            Item::Value(Value::Number(number)) => out.push(number_text(number)),
-            Item::Value(value) => {
-                return Err(field_error(
-                    path,
-                    format!(
-                        "expected a list of strings, but item {} of {count} is {}",
-                        index + 1,
-                        shown(value)
-                    ),
-                ))
+            Value::String(text) => out.push(text),
+            Value::Number(number) => out.push(number_text(&number)),
+            other => {
+                let problem = format!(
+                    "expected a list of strings, but item {} of {count} is {}",
+                    index + 1,
+                    shown(&other)
+                );
+                return Err(field_error(path, problem));
             }
         }
     }
     Ok(out)
 }
 
-/// Like [`texts`], but every item must be a non-negative integer.
+/// Like [`texts`], but every item must be a non-negative integer (or a string holding one).
 fn ids(object: Option<&Object>, path: &'static str) -> Result<Vec<u64>, ParseError> {
     let items = list_items(object, path)?;
     let count = items.len();
     let mut out = Vec::with_capacity(count);
-    for (index, item) in items.into_iter().enumerate() {
-        let owned;
-        let value = match item {
-            Item::Text(text) => {
-                owned = Value::String(text.to_owned());
-                &owned
-            }
-            Item::Value(value) => value,
-        };
-        let read = whole_number(value);
-        match read {
+    for (index, item) in items.iter().enumerate() {
+        match whole_number(item) {
             Ok(n) => out.push(n),
             Err(_) => {
-                return Err(field_error(
-                    path,
-                    format!(
-                        "expected a list of integer ids, but item {} of {count} is {}",
-                        index + 1,
-                        shown(value)
-                    ),
-                ))
+                let problem = format!(
+                    "expected a list of integer ids, but item {} of {count} is {}",
+                    index + 1,
+                    shown(item)
+                );
+                return Err(field_error(path, problem));
             }
         }
     }
     Ok(out)
 }
 
-enum Item<'a> {
-    /// A trimmed, non-empty piece of text (an array string, or a comma-separated piece).
-    Text(&'a str),
-    /// Any other array element.
-    Value(&'a Value),
-}
-
-fn list_items<'a>(
-    object: Option<&'a Object>,
-    path: &'static str,
-) -> Result<Vec<Item<'a>>, ParseError> {
+/// The items of a list field: strings trimmed, empty strings and nulls dropped.
+///
+/// A string is split at commas, unless it is itself a JSON array (`"[1,2]"`, what a quoted
+/// `"{{leg_ids}}"` renders), which is then read as that array. A lone number is a list of one.
+fn list_items(object: Option<&Object>, path: &'static str) -> Result<Vec<Value>, ParseError> {
     let Some(value) = lookup(object, path) else {
         return Ok(Vec::new());
     };
-    let items = match value {
-        Value::String(text) => text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(Item::Text)
-            .collect(),
-        Value::Array(values) => values
-            .iter()
-            .filter(|value| !value.is_null())
-            .filter_map(|value| match value {
-                Value::String(text) => {
-                    let text = text.trim();
-                    (!text.is_empty()).then_some(Item::Text(text))
-                }
-                other => Some(Item::Value(other)),
-            })
-            .collect(),
-        // A single number stands for a list of one.
-        Value::Number(_) => vec![Item::Value(value)],
+    let values = match value {
+        Value::Array(values) => values.clone(),
+        Value::String(text) => match serde_json::from_str::<Value>(text.trim()) {
+            Ok(Value::Array(values)) => values,
+            _ => text
+                .split(',')
+                .map(|piece| Value::String(piece.to_owned()))
+                .collect(),
+        },
+        Value::Number(_) => vec![value.clone()],
         other => {
-            return Err(field_error(
-                path,
-                format!(
-                    "expected a list (an array or a comma-separated string), got {}",
-                    shown(other)
-                ),
-            ))
+            let problem = format!(
+                "expected a list (an array or a comma-separated string), got {}",
+                shown(other)
+            );
+            return Err(field_error(path, problem));
         }
     };
-    Ok(items)
+    let kept = values.into_iter().filter_map(|value| match value {
+        Value::Null => None,
+        Value::String(text) => {
+            let text = text.trim();
+            (!text.is_empty()).then(|| Value::String(text.to_owned()))
+        }
+        other => Some(other),
+    });
+    Ok(kept.collect())
 }
 
 fn time(

@@ -858,6 +858,10 @@ fn lists_are_arrays_or_comma_separated() {
         (r#"" VIP ""#, r#"["VIP"]"#),
         (r#"[" a ", "", null, 5, 2.5]"#, r#"["a", "5", "2.5"]"#),
         ("7", r#"["7"]"#),
+        // A quoted `"{{tag_names}}"` holding an array of numbers renders a JSON array in a string.
+        (r#""[1, 2]""#, r#"["1", "2"]"#),
+        (r#""[\"a\", \"b\"]""#, r#"["a", "b"]"#),
+        (r#""[VIP]""#, r#"["[VIP]"]"#),
     ] {
         check(End, &[("tag_names", literal)], tags, expect);
     }
@@ -893,6 +897,8 @@ fn lists_are_arrays_or_comma_separated() {
         (r#""1,,2,""#, "[1, 2]"),
         ("[1.0, null]", "[1]"),
         ("5", "[5]"),
+        (r#""[1, 2]""#, "[1, 2]"),
+        (r#""[\"1\"]""#, "[1]"),
         ("null", "[]"),
         (r#""""#, "[]"),
     ] {
