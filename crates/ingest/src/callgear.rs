@@ -779,6 +779,22 @@ mod tests {
     }
 
     #[test]
+    fn valid_json_is_never_changed() {
+        // In valid JSON a `""` where a value starts is an empty string followed by `,` `}` `]`,
+        // which never opens a candidate.
+        let bodies = [
+            include_str!("../tests/data/callgear/handset.json"),
+            include_str!("../tests/data/callgear/recording.json"),
+            r#"{"a":"","b":[""," ",""],"c":{"":""},"d":"\"\"x\"\"","e":"\\"}"#,
+            r#"[["",""],{"k":""}, "" ,""]"#,
+        ];
+        for body in bodies {
+            serde_json::from_str::<serde_json::Value>(body).unwrap();
+            check(body, None);
+        }
+    }
+
+    #[test]
     fn leaves_everything_else_alone() {
         // Nothing to do.
         check(r#"{"a":"x","b":""}"#, None);
