@@ -176,6 +176,15 @@ impl Desk {
         Some(customer)
     }
 
+    /// Holds nothing a new desk would not: no sessions, no profile edits, and at
+    /// most the phone it was created from. Such a desk is deleted, so that the
+    /// records do not depend on the order sessions moved through desks (R17).
+    pub fn is_vacant(&self) -> bool {
+        self.sessions.is_empty()
+            && self.profile_edits.is_empty()
+            && self.phones.iter().all(|p| crate::ids::customer_for_phone(p) == self.id)
+    }
+
     pub fn add_profile_edit(&mut self, edit: UpsertCustomer) -> bool {
         if self.profile_edits.contains(&edit) {
             return false;
@@ -264,7 +273,9 @@ pub fn fold(customer: &str, sessions: &[(&SessionRecord, &Call)]) -> BTreeMap<Ti
         for part in call.parts() {
             match filings.get(&part.agent_id) {
                 Some(filing) if filing.is_final() => {
-                    steps.push((filing.at(), Step::Open { session: index, part, filing: Some(*filing) }));
+                    // A filing counts for its call even when stamped after the call's end (R23).
+                    let at = call.ended_at.map_or(filing.at(), |end| end.min(filing.at()));
+                    steps.push((at, Step::Open { session: index, part, filing: Some(*filing) }));
                 }
                 Some(_) => {}
                 None if call.external_id.is_some() => {
@@ -300,6 +311,7 @@ pub fn fold(customer: &str, sessions: &[(&SessionRecord, &Call)]) -> BTreeMap<Ti
             Step::End { session } => fold.end(at, session),
             Step::Edit(edit) => fold.edit(edit),
         }
+        fold.flush_deferred();
     }
     fold.tickets
 }
@@ -341,12 +353,18 @@ impl<'a> Fold<'a> {
             messages: Vec::new(),
         };
         self.tickets.insert(id.clone(), ticket);
-        if let Some(edits) = self.deferred.remove(&id) {
-            for edit in edits {
+        self.tickets.get_mut(&id).expect("just inserted")
+    }
+
+    /// Applies deferred edits whose ticket now exists (R28).
+    fn flush_deferred(&mut self) {
+        let ready: Vec<TicketId> =
+            self.deferred.keys().filter(|id| self.tickets.contains_key(*id)).cloned().collect();
+        for id in ready {
+            for edit in self.deferred.remove(&id).unwrap_or_default() {
                 self.edit(edit);
             }
         }
-        self.tickets.get_mut(&id).expect("just inserted")
     }
 
     /// The customer's latest OPEN ticket with the red handset (R5, R11–R13).

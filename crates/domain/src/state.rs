@@ -102,6 +102,8 @@ pub trait Store {
     fn put_phone(&mut self, record: PhoneRecord) -> Result<(), Self::Error>;
     fn put_session(&mut self, record: SessionRecord) -> Result<(), Self::Error>;
     fn put_desk(&mut self, desk: Desk) -> Result<(), Self::Error>;
+    /// Removes a desk that holds nothing any more (see [`Desk::is_vacant`]).
+    fn delete_desk(&mut self, id: &str) -> Result<(), Self::Error>;
 }
 
 /// What one [`apply`] changed: rewritten records, and tickets whose content
@@ -171,8 +173,10 @@ fn apply_native<S: Store>(store: &mut S, event: &NativeEvent, changed: &mut Chan
         }
         NativeEvent::LinkPhoneToCustomer(link) => link_phone(store, link, changed)?,
         NativeEvent::UpsertCustomer(edit) => {
-            let mut desk =
-                store.desk(&edit.customer_id)?.unwrap_or_else(|| Desk::new(edit.customer_id.clone()));
+            let mut desk = match store.desk(&edit.customer_id)? {
+                Some(desk) => desk,
+                None => new_desk(store, &edit.customer_id)?,
+            };
             if desk.add_profile_edit(edit.clone()) {
                 store.put_desk(desk)?;
                 refold(store, &edit.customer_id, changed)?;
@@ -223,7 +227,10 @@ fn link_phone<S: Store>(
             store.put_desk(desk)?;
             changed.customers.insert(before.clone());
         }
-        let mut desk = store.desk(&after)?.unwrap_or_else(|| Desk::new(after.clone()));
+        let mut desk = match store.desk(&after)? {
+            Some(desk) => desk,
+            None => new_desk(store, &after)?,
+        };
         desk.phones.insert(link.phone.clone());
         store.put_desk(desk)?;
         changed.customers.insert(after.clone());
@@ -248,16 +255,24 @@ fn link_phone<S: Store>(
     Ok(())
 }
 
-/// The desk a session belongs to (R19): click-to-call follows its ticket;
-/// otherwise the owner of the caller's phone when the call ends.
-fn route<S: Store>(store: &S, record: &SessionRecord) -> Result<Option<CustomerId>, S::Error> {
-    if let Some(origin) = record.external_id().as_deref().and_then(ids::ticket_origin) {
-        if origin != record.id {
-            if let Some(route) = store.session(origin)?.and_then(|s| s.route) {
-                return Ok(Some(route));
-            }
+/// A fresh desk; a desk created from a phone (`cus-<digits>`) holds that phone
+/// unless the phone is linked to another customer by now (R29).
+fn new_desk<S: Store>(store: &S, id: &str) -> Result<Desk, S::Error> {
+    let mut desk = Desk::new(id.to_owned());
+    let phone = id.strip_prefix("cus-").and_then(Phone::normalize);
+    if let Some(phone) = phone.filter(|p| ids::customer_for_phone(p) == id) {
+        let owner = store.phone(&phone)?.map_or_else(|| id.to_owned(), |r| r.current_owner());
+        if owner == id {
+            desk.phones.insert(phone);
         }
     }
+    Ok(desk)
+}
+
+/// The desk a session belongs to (R19): the owner of the caller's phone when
+/// the call ends. Click-to-call calls too: routing never depends on another
+/// session's record, so it cannot depend on which session arrived first (R17).
+fn route<S: Store>(store: &S, record: &SessionRecord) -> Result<Option<CustomerId>, S::Error> {
     let Some(phone) = record.phone() else { return Ok(None) };
     let at = record.routing_at().unwrap_or_default();
     Ok(Some(match store.phone(&phone)? {
@@ -284,13 +299,10 @@ fn reroute_and_refold<S: Store>(
                 desks.insert(old.clone());
             }
             if let Some(new) = &new_route {
-                let mut desk = store.desk(new)?.unwrap_or_else(|| {
-                    let mut desk = Desk::new(new.clone());
-                    if let Some(phone) = record.phone().filter(|p| ids::customer_for_phone(p) == *new) {
-                        desk.phones.insert(phone);
-                    }
-                    desk
-                });
+                let mut desk = match store.desk(new)? {
+                    Some(desk) => desk,
+                    None => new_desk(store, new)?,
+                };
                 desk.sessions.insert(id);
                 store.put_desk(desk)?;
             }
@@ -341,7 +353,11 @@ fn refold<S: Store>(store: &mut S, customer: &str, changed: &mut Changed) -> Res
             store.put_session(record)?;
         }
     }
-    if desk != before {
+    if desk.is_vacant() {
+        // Same as never created: the state must not keep traces of delivery order (R17).
+        store.delete_desk(&desk.id)?;
+        changed.customers.insert(desk.id.clone());
+    } else if desk != before {
         changed.customers.insert(desk.id.clone());
         store.put_desk(desk)?;
     }
@@ -408,6 +424,10 @@ impl Store for State {
     }
     fn put_desk(&mut self, desk: Desk) -> Result<(), Infallible> {
         self.desks.insert(desk.id.clone(), desk);
+        Ok(())
+    }
+    fn delete_desk(&mut self, id: &str) -> Result<(), Infallible> {
+        self.desks.remove(id);
         Ok(())
     }
 }

@@ -131,10 +131,11 @@ fn events_of(index: usize, spec: &CallSpec, specs: &[CallSpec]) -> (Vec<Event>, 
     (deliveries, actions)
 }
 
-fn scenario() -> impl Strategy<Value = (Vec<CallSpec>, Vec<(u32, u8)>)> {
+/// Calls, shuffle keys, and optionally the time at which phone 0 is linked to customer `acme`.
+fn scenario() -> impl Strategy<Value = (Vec<CallSpec>, Vec<(u32, u8)>, Option<i64>)> {
     prop::collection::vec(call_spec(), 1..7).prop_flat_map(|specs| {
         let len = specs.len() * 8;
-        (Just(specs), prop::collection::vec((any::<u32>(), 0u8..4), len..=len))
+        (Just(specs), prop::collection::vec((any::<u32>(), 0u8..4), len..=len), prop::option::of(0i64..4000))
     })
 }
 
@@ -142,11 +143,19 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn r17_any_order_and_duplicates_give_identical_state((specs, shuffle) in scenario()) {
+    fn r17_any_order_and_duplicates_give_identical_state((specs, shuffle, link_at) in scenario()) {
         let mut in_order = team();
         let mut deliveries = Vec::new();
         let mut actions = Vec::new();
         for (index, spec) in specs.iter().enumerate() {
+            if let Some(at) = link_at.filter(|at| *at < spec.start) {
+                if !actions.iter().any(|e| matches!(e, Event::Native(n) if n.type_name() == "link_phone_to_customer")) {
+                    let link_events =
+                        vec![ev(customer("alice", "acme", "ACME", at - 1)), ev(link("alice", PHONES[0], "acme", at))];
+                    in_order.extend(link_events.iter().cloned());
+                    actions.extend(link_events);
+                }
+            }
             let (calls, acts) = events_of(index, spec, &specs);
             in_order.extend(calls.iter().cloned());
             in_order.extend(acts.iter().cloned());

@@ -592,3 +592,266 @@ fn commands_are_validated_against_the_current_state() {
         Err(Rejection::AlreadyFiled { session: 12, agent: "bob".into(), ticket: "call-12-bob".into() })
     );
 }
+
+// ---------------------------------------------------------------- R18 and later: our decisions
+
+#[test]
+fn r18_operator_mapping_in_force_at_the_call_start_decides() {
+    let state = given(vec![
+        agent("alice", &[], -1000),
+        agent("bob", &[2], -1000),
+        answered(10, P, 1, 0, 30)[0].clone(), // operator 1 not yet mapped
+    ]);
+    let mut events: Vec<Event> = answered(10, P, 1, 0, 30).into_iter().skip(1).collect();
+    events.push(agent("alice", &[1], 500)); // mapped only after the call
+    events.extend(answered(11, "74990000002", 1, 1000, 30));
+    let mut state = state;
+    for event in events {
+        state.apply(&event, t(0));
+    }
+    check(
+        &state,
+        &[
+            r#"call-11-alice OPEN "Incoming call from +74990000002" @cus-74990000002 11 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice+rec]"#,
+        ],
+    );
+    assert_eq!(state.call(10).unwrap().agent_id, None);
+}
+
+#[test]
+fn r19_linking_the_phone_during_a_call_moves_that_call_to_the_customer() {
+    let state = given(concat([
+        team(),
+        vec![ev(customer("alice", "acme", "ACME", -500))],
+        ringing_answered(10, P, 1, 0),
+        vec![ev(link("alice", P, "acme", 10)), ev(create("alice", 10, "Order", "", 12))],
+        hang_up(10, P, 1, 30, 30),
+    ]));
+    check(
+        &state,
+        &[
+            r#"call-10-alice PENDING "Order" @acme 10 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice+rec]"#,
+        ],
+    );
+    assert_eq!(state.customer("cus-74990000001"), None, "no customer created from the phone");
+}
+
+#[test]
+fn r19_linking_after_a_call_leaves_earlier_tickets_with_their_customer() {
+    let state = given(concat([
+        team(),
+        answered(10, P, 1, 0, 30),
+        vec![ev(customer("alice", "acme", "ACME", 100)), ev(link("alice", P, "acme", 200))],
+        answered(11, P, 1, 300, 30),
+    ]));
+    check(
+        &state,
+        &[
+            r#"call-10-alice OPEN "Incoming call from +74990000001" @cus-74990000001 10 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice+rec]"#,
+            r#"call-11-alice OPEN "Incoming call from +74990000001" @acme 11 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice+rec]"#,
+        ],
+    );
+}
+
+#[test]
+fn r19_call_without_a_contact_phone_makes_no_ticket() {
+    let mut events = team();
+    events.push(n(CallGearKind::CallOut, 10, 0).employee(1).out().ev());
+    events.push(n(CallGearKind::EndLeg, 10, 60).employee(1).operator().talk(40).out().ev());
+    events.push(n(CallGearKind::End, 10, 61).employee(1).talk(40).out().ev());
+    let state = given(events);
+    check(&state, &[]);
+    assert!(state.call(10).unwrap().answered);
+}
+
+#[test]
+fn r20_a_call_ends_with_its_end_or_else_its_recording() {
+    let mut legs_only = concat([team(), answered(10, P, 1, 0, 30)]);
+    legs_only.retain(
+        |e| !matches!(e, Event::CallGear(n) if matches!(n.kind, CallGearKind::End | CallGearKind::Recording)),
+    );
+    let state = given(legs_only.clone());
+    check(&state, &[]);
+    assert!(!state.call(10).unwrap().ended());
+
+    legs_only.push(n(CallGearKind::Recording, 10, 90).phone(P).recording("https://rec/10").ev());
+    let state = given(legs_only);
+    check(
+        &state,
+        &[
+            r#"call-10-alice OPEN "Incoming call from +74990000001" @cus-74990000001 10 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice+rec]"#,
+        ],
+    );
+}
+
+#[test]
+fn r21_an_agent_talking_twice_in_one_session_has_one_part() {
+    let events = vec![
+        n(CallGearKind::EndLeg, 10, 30).phone(P).employee(1).operator().talk(30).leg(1).ev(),
+        n(CallGearKind::EndLeg, 10, 60).phone(P).employee(2).operator().talk(29).leg(2).ev(),
+        n(CallGearKind::EndLeg, 10, 90).phone(P).employee(1).operator().talk(29).leg(3).ev(),
+        n(CallGearKind::End, 10, 91).phone(P).employee(1).talk(88).ev(),
+    ];
+    let state = given(concat([team(), events]));
+    check(
+        &state,
+        &[
+            r#"call-10-alice OPEN "Incoming call from +74990000001" @cus-74990000001 10 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice]"#,
+            r#"call-10-bob CLOSED "Incoming call from +74990000001" @cus-74990000001 10 assignee=bob missed=false/0 reopened=0 msgs=[CALL:bob]"#,
+        ],
+    );
+}
+
+#[test]
+fn r22_end_or_contact_leg_with_talk_stands_for_the_conversation() {
+    // Inbound: no leg at all, /end with talk and employee; `is_lost` contradicting it loses.
+    let inbound = vec![n(CallGearKind::End, 10, 60).phone(P).employee(2).talk(40).lost(true).ev()];
+    // Outbound: only /callout, a talking /legout and /end without talk.
+    let outbound = vec![
+        n(CallGearKind::CallOut, 11, 0).phone("74990000002").employee(3).out().ev(),
+        n(CallGearKind::LegOut, 11, 50).phone("74990000002").talk(30).out().ev(),
+        n(CallGearKind::End, 11, 51).phone("74990000002").out().ev(),
+    ];
+    let state = given(concat([team(), inbound, outbound]));
+    check(
+        &state,
+        &[
+            r#"call-10-bob OPEN "Incoming call from +74990000001" @cus-74990000001 10 assignee=bob missed=false/0 reopened=0 msgs=[CALL:bob]"#,
+            r#"call-11-carol CLOSED "Outbound call to +74990000002" @cus-74990000002 11 assignee=carol missed=false/0 reopened=0 msgs=[CALL:carol]"#,
+        ],
+    );
+}
+
+#[test]
+fn r23_first_create_or_attach_wins_and_filing_time_versus_end_does_not_matter() {
+    let state = given(concat([
+        team(),
+        missed(9, P, &[1], -500),
+        vec![ev(status("alice", "missed-9", TicketStatus::Pending, -400))],
+        answered(10, P, 1, 0, 30), // /end at 31 already delivered
+        vec![
+            ev(draft("alice", 10, "first draft", 20)),
+            ev(draft("alice", 10, "second draft", 25)),
+            ev(create("alice", 10, "Created", "", 32)), // after the end by CallGear's clock
+            ev(attach("alice", 10, "missed-9", 33)),    // ignored: already filed
+        ],
+    ]));
+    check(
+        &state,
+        &[
+            r#"call-10-alice PENDING "Created" @cus-74990000001 10 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice+rec]"#,
+            r#"missed-9 PENDING "Missed call from +74990000001" @cus-74990000001 9 assignee=alice missed=true/1 reopened=0 msgs=[CALL:-]"#,
+        ],
+    );
+}
+
+#[test]
+fn r24_recording_after_the_ticket_was_closed_attaches_without_reopening() {
+    let mut events = concat([team(), answered(10, P, 1, 0, 30)]);
+    let recording = events.pop().unwrap();
+    events.push(ev(status("alice", "call-10-alice", TicketStatus::Closed, 40)));
+    events.push(recording);
+    let state = given(events);
+    check(
+        &state,
+        &[
+            r#"call-10-alice CLOSED "Incoming call from +74990000001" @cus-74990000001 10 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice+rec]"#,
+        ],
+    );
+    let ticket = state.ticket("call-10-alice").unwrap();
+    assert_eq!((ticket.updated_at, ticket.closed_at), (t(40), Some(t(40))));
+}
+
+#[test]
+fn r25_draft_on_a_transferred_call_covers_only_the_drafting_agent_part() {
+    let mut events = concat([team(), transfer(10, 0)]);
+    events.insert(4, ev(draft("alice", 10, "Alice's notes", 20)));
+    let state = given(events);
+    check(
+        &state,
+        &[
+            r#"call-10-alice PENDING "Alice's notes" @cus-74990000001 10 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice]"#,
+            r#"call-10-bob OPEN "Incoming call from +74990000001" @cus-74990000001 10 assignee=bob missed=false/0 reopened=0 msgs=[CALL:bob]"#,
+        ],
+    );
+}
+
+#[test]
+fn r26_only_conversations_with_agents_break_missed_call_grouping() {
+    let state = given(concat([
+        team(),
+        missed(10, P, &[1], 0),
+        answered(11, P, 9, 100, 30), // unmapped operator: ignored (R1)
+        missed(12, P, &[2], 300),
+    ]));
+    check(
+        &state,
+        &[
+            r#"missed-10 OPEN "Missed call from +74990000001" @cus-74990000001 10,12 assignee=alice missed=true/2 reopened=0 msgs=[CALL:- CALL:-]"#,
+        ],
+    );
+}
+
+#[test]
+fn r27_missed_call_is_an_authorless_call_message() {
+    let state = given(concat([team(), missed(10, P, &[1], 0)]));
+    let message = &state.ticket("missed-10").unwrap().messages[0];
+    assert_eq!(message.kind, MessageKind::Call);
+    assert_eq!(
+        (message.author_id.as_deref(), message.body.as_deref()),
+        (None, Some("Missed call from +74990000001"))
+    );
+    assert_eq!((message.id.as_str(), message.session_id), ("msg-missed-10", Some(10)));
+}
+
+#[test]
+fn r28_edit_recorded_before_its_ticket_by_callgear_clock_applies_when_it_appears() {
+    // The agent's note is stamped 10 s before CallGear's /end (clocks differ).
+    let mut events = concat([team(), answered(10, P, 1, 0, 30)]);
+    events.insert(3, ev(note("alice", "call-10-alice", "quick note", 21)));
+    let state = given(events);
+    check(
+        &state,
+        &[
+            r#"call-10-alice OPEN "Incoming call from +74990000001" @cus-74990000001 10 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice+rec NOTE:alice]"#,
+        ],
+    );
+}
+
+#[test]
+fn r29_linking_moves_the_phone_between_customers() {
+    let state = given(concat([
+        team(),
+        answered(10, P, 1, 0, 30),
+        vec![ev(customer("alice", "acme", "ACME", 100)), ev(link("alice", P, "acme", 200))],
+    ]));
+    assert_eq!(state.customer("cus-74990000001").unwrap().phones, vec![]);
+    assert_eq!(state.customer("acme").unwrap().phones, vec![phone(P)]);
+    assert_eq!(state.customer_by_phone(&phone(P)).unwrap().id, "acme");
+    assert_eq!(state.ticket("call-10-alice").unwrap().customer_id, "cus-74990000001");
+}
+
+#[test]
+fn r30_notification_without_time_counts_at_its_earliest_receipt() {
+    let end = n(CallGearKind::End, 10, 0).phone(P).talk(0).lost(true).no_time().ev();
+    let mut state = given(team());
+    state.apply(&end, t(50));
+    let first = snapshot(&state);
+    let changed = state.apply(&end, t(70));
+    assert!(changed.is_empty(), "a later re-delivery changes nothing");
+    assert_eq!(snapshot(&state), first);
+    state.apply(&end, t(40));
+    assert_eq!(state.ticket("missed-10").unwrap().created_at, t(40));
+}
+
+#[test]
+fn r31_changed_names_the_records_an_event_touched() {
+    let mut state = given(concat([team(), ringing_answered(10, P, 1, 0)]));
+    let changed = state.apply(&ev(create("alice", 10, "S", "", 5)), t(0));
+    assert!(!changed.agents);
+    assert_eq!(changed.sessions.into_iter().collect::<Vec<_>>(), vec![10]);
+    assert_eq!(changed.customers.into_iter().collect::<Vec<_>>(), vec!["cus-74990000001".to_owned()]);
+    assert_eq!(changed.tickets.into_iter().collect::<Vec<_>>(), vec!["call-10-alice".to_owned()]);
+    let changed = state.apply(&ev(create("alice", 10, "S", "", 5)), t(0));
+    assert!(changed.is_empty(), "the same action twice is a duplicate");
+}
