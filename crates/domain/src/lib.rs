@@ -21,7 +21,7 @@
 //!   | [`Desk`] | customer id | sessions, profile; derived [`Customer`] and [`Ticket`]s |
 //!
 //!   [`State`] is the in-memory `Store` (tests, small replays). A sled store
-//!   implements the eight `Store` methods over four trees, inside one transaction
+//!   implements the `Store` getters, puts and `delete_desk` over four trees, inside one transaction
 //!   with the projection's checkpoint.
 //! * Reading: [`state::find_ticket`] (ticket id → origin session → its desk),
 //!   [`state::customer_by_phone`], [`state::find_call`]; `Changed::tickets` lists

@@ -538,7 +538,7 @@ fn r17_every_time_comes_from_events() {
 // ---------------------------------------------------------------- commands
 
 #[test]
-fn commands_are_validated_against_the_current_state() {
+fn r31_commands_are_validated_against_the_current_state() {
     let state = given(concat([
         team(),
         answered(10, P, 1, 0, 30),
@@ -845,7 +845,7 @@ fn r30_notification_without_time_counts_at_its_earliest_receipt() {
 }
 
 #[test]
-fn r31_changed_names_the_records_an_event_touched() {
+fn changed_names_the_records_an_event_touched() {
     let mut state = given(concat([team(), ringing_answered(10, P, 1, 0)]));
     let changed = state.apply(&ev(create("alice", 10, "S", "", 5)), t(0));
     assert!(!changed.agents);
