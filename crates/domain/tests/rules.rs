@@ -855,3 +855,22 @@ fn changed_names_the_records_an_event_touched() {
     let changed = state.apply(&ev(create("alice", 10, "S", "", 5)), t(0));
     assert!(changed.is_empty(), "the same action twice is a duplicate");
 }
+
+#[test]
+fn records_round_trip_through_rkyv_and_json() {
+    let state = given(concat([team(), missed(10, P, &[1], 0), answered(11, P, 2, 100, 30)]));
+    for desk in state.desks.values() {
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(desk).unwrap();
+        assert_eq!(&rkyv::from_bytes::<domain::Desk, rkyv::rancor::Error>(&bytes).unwrap(), desk);
+    }
+    for session in state.sessions.values() {
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(session).unwrap();
+        assert_eq!(&rkyv::from_bytes::<domain::SessionRecord, rkyv::rancor::Error>(&bytes).unwrap(), session);
+    }
+    let event = ev(note("alice", "missed-10", "hello", 5));
+    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&event).unwrap();
+    assert_eq!(rkyv::from_bytes::<Event, rkyv::rancor::Error>(&bytes).unwrap(), event);
+    let Event::Native(native) = &event else { unreachable!() };
+    let json = serde_json::to_string(native).unwrap();
+    assert_eq!(serde_json::from_str::<NativeEvent>(&json).unwrap(), **native);
+}
