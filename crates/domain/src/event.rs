@@ -3,6 +3,7 @@
 //! Every variant's payload is boxed, so the archived size of [`Event`] does not
 //! change when a variant is added (the log's format version covers the rest).
 
+use crate::agent::NativeEvent;
 use crate::callgear::CallGearNotification;
 
 /// Where a delivery came from. Stored in every log envelope.
@@ -51,4 +52,15 @@ impl Source {
 )]
 pub enum Event {
     CallGear(Box<CallGearNotification>),
+    /// An agent or administrator action (`agent::NativeEvent`), recorded by callfold.
+    Native(Box<NativeEvent>),
+}
+
+impl Event {
+    pub fn source(&self) -> Source {
+        match self {
+            Event::CallGear(_) => Source::CallGear,
+            Event::Native(_) => Source::Native,
+        }
+    }
 }

@@ -15,7 +15,7 @@
     rkyv::Serialize,
     rkyv::Deserialize,
 )]
-#[rkyv(derive(Debug, PartialEq, Eq))]
+#[rkyv(derive(Debug, PartialEq, Eq, PartialOrd, Ord))]
 pub struct Phone(String);
 
 impl Phone {

@@ -92,3 +92,26 @@ mod tests {
         assert_eq!(a.seconds_until(Timestamp(500_000)), -1);
     }
 }
+
+/// `#[serde(with = "crate::time::rfc3339")]`: a [`Timestamp`] as an RFC 3339 string in
+/// JSON (readable in exported streams); integer micros are accepted too.
+pub mod rfc3339 {
+    use super::Timestamp;
+
+    pub fn serialize<S: serde::Serializer>(ts: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&ts.to_rfc3339())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Text(String),
+            Micros(i64),
+        }
+        match <Repr as serde::Deserialize>::deserialize(deserializer)? {
+            Repr::Micros(micros) => Ok(Timestamp(micros)),
+            Repr::Text(text) => Timestamp::parse_rfc3339(&text).map_err(serde::de::Error::custom),
+        }
+    }
+}
