@@ -31,11 +31,19 @@ pub enum Rejection {
     #[error("call {0} has ended; edit its ticket instead")]
     CallEnded(SessionId),
     #[error("call {session} is already filed by {agent} into ticket {ticket}")]
-    AlreadyFiled { session: SessionId, agent: AgentId, ticket: TicketId },
+    AlreadyFiled {
+        session: SessionId,
+        agent: AgentId,
+        ticket: TicketId,
+    },
     #[error("call {0} has no customer phone number")]
     NoCustomer(SessionId),
     #[error("ticket {ticket} belongs to customer {owner}, not to the caller ({caller})")]
-    OtherCustomersTicket { ticket: TicketId, owner: CustomerId, caller: CustomerId },
+    OtherCustomersTicket {
+        ticket: TicketId,
+        owner: CustomerId,
+        caller: CustomerId,
+    },
     #[error("ticket {0} is not a CALLS ticket")]
     NotACallsTicket(TicketId),
     #[error("phone {0} already belongs to customer {1}")]
@@ -62,7 +70,9 @@ pub fn validate<S: Store>(store: &S, action: &NativeEvent) -> Result<Verdict, S:
     let verdict = match &action {
         NativeEvent::UpsertAgent(upsert) if upsert.name.is_empty() => Err(Rejection::Empty("name")),
         NativeEvent::UpsertAgent(_) => Ok(()),
-        NativeEvent::CreateTicketFromCall(e) => check_filing(store, e.session_id, &e.agent_id, None)?,
+        NativeEvent::CreateTicketFromCall(e) => {
+            check_filing(store, e.session_id, &e.agent_id, None)?
+        }
         NativeEvent::SaveCallDraft(e) => check_filing(store, e.session_id, &e.agent_id, None)?,
         NativeEvent::AttachCallToTicket(e) => {
             check_filing(store, e.session_id, &e.agent_id, Some(&e.ticket_id))?
@@ -75,19 +85,25 @@ pub fn validate<S: Store>(store: &S, action: &NativeEvent) -> Result<Verdict, S:
                 (Some(_), Some(owner)) if owner == link.customer_id => {
                     Err(Rejection::AlreadyLinked(link.phone.display(), owner))
                 }
-                (Some(_), None) if ids::customer_for_phone(&link.phone) == link.customer_id => {
-                    Err(Rejection::AlreadyLinked(link.phone.display(), link.customer_id.clone()))
-                }
+                (Some(_), None) if ids::customer_for_phone(&link.phone) == link.customer_id => Err(
+                    Rejection::AlreadyLinked(link.phone.display(), link.customer_id.clone()),
+                ),
                 _ => Ok(()),
             }
         }
-        NativeEvent::UpsertCustomer(e) if e.customer_id.is_empty() => Err(Rejection::Empty("customer id")),
+        NativeEvent::UpsertCustomer(e) if e.customer_id.is_empty() => {
+            Err(Rejection::Empty("customer id"))
+        }
         NativeEvent::UpsertCustomer(_) => Ok(()),
         NativeEvent::SetTicketStatus(e) => known_ticket(store, &e.ticket_id)?,
-        NativeEvent::SetTicketSubject(e) if e.subject.is_empty() => Err(Rejection::Empty("subject")),
+        NativeEvent::SetTicketSubject(e) if e.subject.is_empty() => {
+            Err(Rejection::Empty("subject"))
+        }
         NativeEvent::SetTicketSubject(e) => known_ticket(store, &e.ticket_id)?,
         NativeEvent::SetTicketAssignee(e) => match &e.assignee_id {
-            Some(assignee) if !directory.contains(assignee) => Err(Rejection::UnknownAgent(assignee.clone())),
+            Some(assignee) if !directory.contains(assignee) => {
+                Err(Rejection::UnknownAgent(assignee.clone()))
+            }
             _ => known_ticket(store, &e.ticket_id)?,
         },
         NativeEvent::AddNote(e) if e.body.is_empty() => Err(Rejection::Empty("body")),
@@ -150,17 +166,27 @@ fn check_filing<S: Store>(
         return Ok(Err(Rejection::MissedCall(session)));
     }
     if !call.talked(agent) {
-        return Ok(Err(Rejection::NotYourCall { session, agent: agent.to_owned() }));
+        return Ok(Err(Rejection::NotYourCall {
+            session,
+            agent: agent.to_owned(),
+        }));
     }
     if call.ended() {
         return Ok(Err(Rejection::CallEnded(session)));
     }
-    if let Some(filing) = effective_filings(&record, &call).get(agent).filter(|f| f.is_final()) {
+    if let Some(filing) = effective_filings(&record, &call)
+        .get(agent)
+        .filter(|f| f.is_final())
+    {
         let ticket = match filing {
             crate::agent::Filing::Attach(a) => a.ticket_id.clone(),
             _ => ids::call_ticket(session, agent),
         };
-        return Ok(Err(Rejection::AlreadyFiled { session, agent: agent.to_owned(), ticket }));
+        return Ok(Err(Rejection::AlreadyFiled {
+            session,
+            agent: agent.to_owned(),
+            ticket,
+        }));
     }
     let Some(caller) = record.route.clone() else {
         return Ok(Err(Rejection::NoCustomer(session)));

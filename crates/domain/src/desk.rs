@@ -182,7 +182,10 @@ impl Desk {
     pub fn is_vacant(&self) -> bool {
         self.sessions.is_empty()
             && self.profile_edits.is_empty()
-            && self.phones.iter().all(|p| crate::ids::customer_for_phone(p) == self.id)
+            && self
+                .phones
+                .iter()
+                .all(|p| crate::ids::customer_for_phone(p) == self.id)
     }
 
     pub fn add_profile_edit(&mut self, edit: UpsertCustomer) -> bool {
@@ -190,9 +193,17 @@ impl Desk {
             return false;
         }
         let key = |e: &UpsertCustomer| {
-            (e.at, e.agent_id.clone(), e.name.clone(), e.email.clone(), e.company.clone())
+            (
+                e.at,
+                e.agent_id.clone(),
+                e.name.clone(),
+                e.email.clone(),
+                e.company.clone(),
+            )
         };
-        let index = self.profile_edits.partition_point(|probe| key(probe) <= key(&edit));
+        let index = self
+            .profile_edits
+            .partition_point(|probe| key(probe) <= key(&edit));
         self.profile_edits.insert(index, edit);
         true
     }
@@ -216,7 +227,10 @@ pub enum SubjectKind {
 }
 
 /// The effective filing of each agent's part: the first create/attach, else the last draft (R23).
-pub fn effective_filings<'a>(record: &'a SessionRecord, call: &Call) -> BTreeMap<AgentId, &'a Filing> {
+pub fn effective_filings<'a>(
+    record: &'a SessionRecord,
+    call: &Call,
+) -> BTreeMap<AgentId, &'a Filing> {
     let parts: BTreeSet<AgentId> = call.parts().into_iter().map(|p| p.agent_id).collect();
     let mut chosen: BTreeMap<AgentId, &Filing> = BTreeMap::new();
     for filing in &record.filings {
@@ -236,7 +250,11 @@ pub fn effective_filings<'a>(record: &'a SessionRecord, call: &Call) -> BTreeMap
 /// One step of the fold's timeline.
 enum Step<'a> {
     /// A create/attach filing, or a click-to-call conversation starting (R10).
-    Open { session: usize, part: Part, filing: Option<&'a Filing> },
+    Open {
+        session: usize,
+        part: Part,
+        filing: Option<&'a Filing>,
+    },
     /// The call ended: the end-of-call decisions.
     End { session: usize },
     /// An agent's edit (R16).
@@ -274,12 +292,28 @@ pub fn fold(customer: &str, sessions: &[(&SessionRecord, &Call)]) -> BTreeMap<Ti
             match filings.get(&part.agent_id) {
                 Some(filing) if filing.is_final() => {
                     // A filing counts for its call even when stamped after the call's end (R23).
-                    let at = call.ended_at.map_or(filing.at(), |end| end.min(filing.at()));
-                    steps.push((at, Step::Open { session: index, part, filing: Some(*filing) }));
+                    let at = call
+                        .ended_at
+                        .map_or(filing.at(), |end| end.min(filing.at()));
+                    steps.push((
+                        at,
+                        Step::Open {
+                            session: index,
+                            part,
+                            filing: Some(*filing),
+                        },
+                    ));
                 }
                 Some(_) => {}
                 None if call.external_id.is_some() => {
-                    steps.push((part.started_at, Step::Open { session: index, part, filing: None }));
+                    steps.push((
+                        part.started_at,
+                        Step::Open {
+                            session: index,
+                            part,
+                            filing: None,
+                        },
+                    ));
                 }
                 None => {}
             }
@@ -307,7 +341,11 @@ pub fn fold(customer: &str, sessions: &[(&SessionRecord, &Call)]) -> BTreeMap<Ti
     };
     for (at, step) in steps {
         match step {
-            Step::Open { session, part, filing } => fold.open(at, session, &part, filing),
+            Step::Open {
+                session,
+                part,
+                filing,
+            } => fold.open(at, session, &part, filing),
             Step::End { session } => fold.end(at, session),
             Step::Edit(edit) => fold.edit(edit),
         }
@@ -325,7 +363,11 @@ fn tiebreak(sessions: &[(&SessionRecord, &Call)], step: &Step<'_>) -> (SessionId
 }
 
 fn text(value: &Option<String>) -> Option<String> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 impl<'a> Fold<'a> {
@@ -333,7 +375,13 @@ impl<'a> Fold<'a> {
         self.sessions[session].1
     }
 
-    fn new_ticket(&mut self, id: TicketId, subject: String, call: &Call, at: Timestamp) -> &mut Ticket {
+    fn new_ticket(
+        &mut self,
+        id: TicketId,
+        subject: String,
+        call: &Call,
+        at: Timestamp,
+    ) -> &mut Ticket {
         let ticket = Ticket {
             id: id.clone(),
             subject,
@@ -358,8 +406,12 @@ impl<'a> Fold<'a> {
 
     /// Applies deferred edits whose ticket now exists (R28).
     fn flush_deferred(&mut self) {
-        let ready: Vec<TicketId> =
-            self.deferred.keys().filter(|id| self.tickets.contains_key(*id)).cloned().collect();
+        let ready: Vec<TicketId> = self
+            .deferred
+            .keys()
+            .filter(|id| self.tickets.contains_key(*id))
+            .cloned()
+            .collect();
         for id in ready {
             for edit in self.deferred.remove(&id).unwrap_or_default() {
                 self.edit(edit);
@@ -383,7 +435,11 @@ impl<'a> Fold<'a> {
             author_id: Some(agent.to_owned()),
             body,
             session_id: Some(call.session_id),
-            recording_urls: if call.ended() { call.recording_urls.clone() } else { Vec::new() },
+            recording_urls: if call.ended() {
+                call.recording_urls.clone()
+            } else {
+                Vec::new()
+            },
             in_progress: !call.ended(),
             created_at: at,
         }
@@ -413,7 +469,10 @@ impl<'a> Fold<'a> {
             Some(Filing::Draft(_)) => {}
             None => {
                 // R10: click-to-call from a ticket of this customer.
-                let target = call.external_id.clone().filter(|id| self.tickets.contains_key(id));
+                let target = call
+                    .external_id
+                    .clone()
+                    .filter(|id| self.tickets.contains_key(id));
                 if let (Some(target), true) = (target, call.answered) {
                     let message = Self::call_message(call, &part.agent_id, None, at);
                     let ticket = self.tickets.get_mut(&target).expect("checked");
@@ -475,7 +534,8 @@ impl<'a> Fold<'a> {
                 // R7: transferred without filing: default subject, CLOSED.
                 let part_end = part.ended_at.unwrap_or(at);
                 let message = Self::call_message(call, &part.agent_id, None, part_end);
-                let ticket = self.new_ticket(own.clone(), default_subject_for(call), call, part_end);
+                let ticket =
+                    self.new_ticket(own.clone(), default_subject_for(call), call, part_end);
                 ticket.assignee_id = Some(part.agent_id.clone());
                 ticket.add_call(call.session_id, message, part_end);
                 ticket.set_status(TicketStatus::Closed, part_end);
@@ -547,7 +607,10 @@ impl<'a> Fold<'a> {
             in_progress: false,
             created_at: at,
         };
-        let target = self.grouping.clone().filter(|id| self.tickets.contains_key(id));
+        let target = self
+            .grouping
+            .clone()
+            .filter(|id| self.tickets.contains_key(id));
         let id = match target {
             Some(id) => id, // R9: grouped; reopened when not OPEN
             None => {
@@ -568,7 +631,10 @@ impl<'a> Fold<'a> {
 
     fn edit(&mut self, edit: &'a TicketEdit) {
         let Some(ticket) = self.tickets.get_mut(edit.ticket_id()) else {
-            self.deferred.entry(edit.ticket_id().to_owned()).or_default().push(edit);
+            self.deferred
+                .entry(edit.ticket_id().to_owned())
+                .or_default()
+                .push(edit);
             return;
         };
         let at = edit.at();

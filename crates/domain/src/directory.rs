@@ -60,7 +60,10 @@ fn canonical(a: &UpsertAgent, b: &UpsertAgent) -> std::cmp::Ordering {
 impl Directory {
     /// Records an upsert; `false` when it was already known.
     pub fn insert(&mut self, upsert: UpsertAgent) -> bool {
-        match self.upserts.binary_search_by(|probe| canonical(probe, &upsert)) {
+        match self
+            .upserts
+            .binary_search_by(|probe| canonical(probe, &upsert))
+        {
             Ok(_) => false,
             Err(index) => {
                 self.upserts.insert(index, upsert);
@@ -75,19 +78,24 @@ impl Directory {
         let mut owner: BTreeMap<u64, AgentId> = BTreeMap::new();
         for upsert in &self.upserts {
             Self::step(&mut owner, upsert);
-            let agent = agents.entry(upsert.agent_id.clone()).or_insert_with(|| Agent {
-                id: upsert.agent_id.clone(),
-                name: String::new(),
-                callgear_employee_ids: Vec::new(),
-                created_at: upsert.at,
-                updated_at: upsert.at,
-            });
+            let agent = agents
+                .entry(upsert.agent_id.clone())
+                .or_insert_with(|| Agent {
+                    id: upsert.agent_id.clone(),
+                    name: String::new(),
+                    callgear_employee_ids: Vec::new(),
+                    created_at: upsert.at,
+                    updated_at: upsert.at,
+                });
             agent.name = upsert.name.clone();
             agent.updated_at = upsert.at;
         }
         for agent in agents.values_mut() {
-            agent.callgear_employee_ids =
-                owner.iter().filter(|(_, id)| **id == agent.id).map(|(employee, _)| *employee).collect();
+            agent.callgear_employee_ids = owner
+                .iter()
+                .filter(|(_, id)| **id == agent.id)
+                .map(|(employee, _)| *employee)
+                .collect();
         }
         agents
     }

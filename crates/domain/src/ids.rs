@@ -84,7 +84,8 @@ mod tests {
 
     #[test]
     fn ticket_ids_name_their_session() {
-        let check = |id: &str, expect: Option<SessionId>| assert_eq!(ticket_origin(id), expect, "{id}");
+        let check =
+            |id: &str, expect: Option<SessionId>| assert_eq!(ticket_origin(id), expect, "{id}");
         check(&call_ticket(42, "alice-b"), Some(42));
         check(&missed_ticket(7), Some(7));
         check("call-42-", None);
@@ -96,7 +97,13 @@ mod tests {
     #[test]
     fn edit_message_ids_depend_on_content_only() {
         let a = edit_message("note", Timestamp(1), &"alice".to_string(), "hi");
-        assert_eq!(a, edit_message("note", Timestamp(1), &"alice".to_string(), "hi"));
-        assert_ne!(a, edit_message("note", Timestamp(1), &"alice".to_string(), "hi!"));
+        assert_eq!(
+            a,
+            edit_message("note", Timestamp(1), &"alice".to_string(), "hi")
+        );
+        assert_ne!(
+            a,
+            edit_message("note", Timestamp(1), &"alice".to_string(), "hi!")
+        );
     }
 }

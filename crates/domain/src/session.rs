@@ -79,11 +79,17 @@ fn fact_order(a: &Fact, b: &Fact) -> Ordering {
 }
 
 fn json_order<T: serde::Serialize>(a: &T, b: &T) -> Ordering {
-    serde_json::to_string(a).unwrap_or_default().cmp(&serde_json::to_string(b).unwrap_or_default())
+    serde_json::to_string(a)
+        .unwrap_or_default()
+        .cmp(&serde_json::to_string(b).unwrap_or_default())
 }
 
 /// Inserts `item` into the canonically sorted `items` unless an equal one is there.
-fn insert_sorted<T: PartialEq>(items: &mut Vec<T>, item: T, order: impl Fn(&T, &T) -> Ordering) -> bool {
+fn insert_sorted<T: PartialEq>(
+    items: &mut Vec<T>,
+    item: T,
+    order: impl Fn(&T, &T) -> Ordering,
+) -> bool {
     if items.contains(&item) {
         return false;
     }
@@ -105,21 +111,38 @@ impl SessionRecord {
     }
 
     /// Adds a notification; `false` when it changes nothing (a duplicate).
-    pub fn add_notification(&mut self, notification: &CallGearNotification, received_at: Timestamp) -> bool {
+    pub fn add_notification(
+        &mut self,
+        notification: &CallGearNotification,
+        received_at: Timestamp,
+    ) -> bool {
         let at = notification.notification_time.unwrap_or(received_at);
-        if let Some(index) = self.facts.iter().position(|fact| fact.notification == *notification) {
+        if let Some(index) = self
+            .facts
+            .iter()
+            .position(|fact| fact.notification == *notification)
+        {
             if self.facts[index].at <= at {
                 return false;
             }
             // The same body received earlier than we thought: keep the earliest time.
             self.facts.remove(index);
         }
-        insert_sorted(&mut self.facts, Fact { at, notification: notification.clone() }, fact_order)
+        insert_sorted(
+            &mut self.facts,
+            Fact {
+                at,
+                notification: notification.clone(),
+            },
+            fact_order,
+        )
     }
 
     pub fn add_filing(&mut self, filing: Filing) -> bool {
         insert_sorted(&mut self.filings, filing, |a, b| {
-            (a.at(), a.agent_id()).cmp(&(b.at(), b.agent_id())).then_with(|| json_order(a, b))
+            (a.at(), a.agent_id())
+                .cmp(&(b.at(), b.agent_id()))
+                .then_with(|| json_order(a, b))
         })
     }
 
@@ -133,7 +156,9 @@ impl SessionRecord {
 
     /// The customer's number: the first one in canonical order.
     pub fn phone(&self) -> Option<Phone> {
-        self.facts.iter().find_map(|fact| fact.notification.contact_info.contact_phone_number.clone())
+        self.facts
+            .iter()
+            .find_map(|fact| fact.notification.contact_info.contact_phone_number.clone())
     }
 
     pub fn external_id(&self) -> Option<String> {
@@ -147,16 +172,21 @@ impl SessionRecord {
 
     /// The time the call ended: its `/end`, else its first `/recording` (R20).
     pub fn end_at(&self) -> Option<Timestamp> {
-        self.fact(CallGearKind::End).or_else(|| self.fact(CallGearKind::Recording)).map(|fact| fact.at)
+        self.fact(CallGearKind::End)
+            .or_else(|| self.fact(CallGearKind::Recording))
+            .map(|fact| fact.at)
     }
 
     /// The time routing is decided at (R2, R19): the end, else the latest fact so far.
     pub fn routing_at(&self) -> Option<Timestamp> {
-        self.end_at().or_else(|| self.facts.iter().map(|fact| fact.at).max())
+        self.end_at()
+            .or_else(|| self.facts.iter().map(|fact| fact.at).max())
     }
 
     fn fact(&self, kind: CallGearKind) -> Option<&Fact> {
-        self.facts.iter().find(|fact| fact.notification.kind == kind)
+        self.facts
+            .iter()
+            .find(|fact| fact.notification.kind == kind)
     }
 
     /// Derives the call; operators are mapped to agents as of the call's start (R1, R18).
@@ -296,7 +326,9 @@ impl Call {
     pub fn parts(&self) -> Vec<Part> {
         let mut parts: Vec<Part> = Vec::new();
         for conversation in &self.conversations {
-            let Some(agent) = &conversation.agent_id else { continue };
+            let Some(agent) = &conversation.agent_id else {
+                continue;
+            };
             match parts.iter_mut().find(|part| &part.agent_id == agent) {
                 Some(part) => {
                     part.started_at = part.started_at.min(conversation.started_at);
@@ -327,11 +359,16 @@ impl Call {
 
     /// The mapped agent the call was offered to last (R8).
     pub fn last_offered_agent(&self) -> Option<AgentId> {
-        self.offers.iter().rev().find_map(|offer| offer.agent_id.clone())
+        self.offers
+            .iter()
+            .rev()
+            .find_map(|offer| offer.agent_id.clone())
     }
 
     pub fn talked(&self, agent: &str) -> bool {
-        self.conversations.iter().any(|c| c.agent_id.as_deref() == Some(agent))
+        self.conversations
+            .iter()
+            .any(|c| c.agent_id.as_deref() == Some(agent))
     }
 }
 
@@ -347,12 +384,16 @@ fn is_operator_leg(notification: &CallGearNotification) -> bool {
 
 fn derive_call(record: &SessionRecord, mapping: &MappingTimeline) -> Call {
     let facts = &record.facts;
-    let end = record.fact(CallGearKind::End).map(|fact| &fact.notification);
+    let end = record
+        .fact(CallGearKind::End)
+        .map(|fact| &fact.notification);
     let ended_at = record.end_at();
 
     let direction = if facts.iter().any(|fact| {
-        matches!(fact.notification.kind, CallGearKind::CallOut | CallGearKind::LegOut)
-            || fact.notification.call_info.direction == Some(Direction::Out)
+        matches!(
+            fact.notification.kind,
+            CallGearKind::CallOut | CallGearKind::LegOut
+        ) || fact.notification.call_info.direction == Some(Direction::Out)
     }) {
         CallDirection::Outbound
     } else {
@@ -363,7 +404,11 @@ fn derive_call(record: &SessionRecord, mapping: &MappingTimeline) -> Call {
     let started_at = facts
         .iter()
         .map(|fact| fact.at)
-        .chain(ended_at.zip(total).map(|(at, total)| Timestamp(at.0 - secs(total))))
+        .chain(
+            ended_at
+                .zip(total)
+                .map(|(at, total)| Timestamp(at.0 - secs(total))),
+        )
         .min();
     let mapping_at = started_at.unwrap_or_default();
     let agent_for = |employee: u64| mapping.agent_for(employee, mapping_at);
@@ -383,7 +428,10 @@ fn derive_call(record: &SessionRecord, mapping: &MappingTimeline) -> Call {
     let mut conversations = Vec::new();
     let mut offers = Vec::new();
     let mut seen_legs = Vec::new();
-    for fact in facts.iter().filter(|fact| is_operator_leg(&fact.notification)) {
+    for fact in facts
+        .iter()
+        .filter(|fact| is_operator_leg(&fact.notification))
+    {
         let n = &fact.notification;
         if let Some(leg) = n.leg_id {
             if seen_legs.contains(&leg) {
@@ -403,7 +451,11 @@ fn derive_call(record: &SessionRecord, mapping: &MappingTimeline) -> Call {
                 talk_seconds: talk,
             });
         } else {
-            offers.push(Offer { employee_id: employee, agent_id: agent_for(employee), at: fact.at });
+            offers.push(Offer {
+                employee_id: employee,
+                agent_id: agent_for(employee),
+                at: fact.at,
+            });
         }
     }
 
@@ -412,24 +464,31 @@ fn derive_call(record: &SessionRecord, mapping: &MappingTimeline) -> Call {
         .filter(|fact| fact.notification.kind == CallGearKind::CallOut)
         .find_map(|fact| fact.notification.employee_info.employee_id)
         .or_else(|| {
-            (direction == CallDirection::Outbound)
-                .then(|| facts.iter().find_map(|fact| fact.notification.employee_info.employee_id))?
+            (direction == CallDirection::Outbound).then(|| {
+                facts
+                    .iter()
+                    .find_map(|fact| fact.notification.employee_info.employee_id)
+            })?
         });
 
     // No talking leg: `/end` with talk > 0 stands for one conversation (SPEC §1);
     // an outbound call's contact leg (`/legout`) that talked does the same (R22).
     if conversations.is_empty() {
-        let end_talk = end.and_then(|n| n.call_info.talk_time_duration_seconds).unwrap_or(0);
+        let end_talk = end
+            .and_then(|n| n.call_info.talk_time_duration_seconds)
+            .unwrap_or(0);
         let legout_talk = facts
             .iter()
             .filter(|fact| fact.notification.kind == CallGearKind::LegOut)
             .filter_map(|fact| fact.notification.call_info.talk_time_duration_seconds)
             .max()
             .unwrap_or(0);
-        let employee = end.and_then(|n| n.employee_info.employee_id).or(match direction {
-            CallDirection::Outbound => caller_employee_id,
-            CallDirection::Inbound => None,
-        });
+        let employee = end
+            .and_then(|n| n.employee_info.employee_id)
+            .or(match direction {
+                CallDirection::Outbound => caller_employee_id,
+                CallDirection::Inbound => None,
+            });
         let talk = if end_talk > 0 { end_talk } else { legout_talk };
         if let (Some(employee), Some(end_at), true) = (employee, ended_at, talk > 0) {
             let from_talk = Timestamp(end_at.0 - secs(talk));
@@ -445,8 +504,13 @@ fn derive_call(record: &SessionRecord, mapping: &MappingTimeline) -> Call {
 
     // Live conversations: picked up (`/handset`), no leg end yet, call still running.
     if ended_at.is_none() {
-        for fact in facts.iter().filter(|fact| fact.notification.kind == CallGearKind::Handset) {
-            let Some(employee) = fact.notification.employee_info.employee_id else { continue };
+        for fact in facts
+            .iter()
+            .filter(|fact| fact.notification.kind == CallGearKind::Handset)
+        {
+            let Some(employee) = fact.notification.employee_info.employee_id else {
+                continue;
+            };
             if conversations.iter().any(|c| c.employee_id == employee) {
                 continue;
             }

@@ -17,7 +17,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 
-use crate::agent::{CustomerId, Filing, LinkPhoneToCustomer, NativeEvent, SessionId, TicketEdit, TicketId};
+use crate::agent::{
+    CustomerId, Filing, LinkPhoneToCustomer, NativeEvent, SessionId, TicketEdit, TicketId,
+};
 use crate::callgear::CallGearNotification;
 use crate::desk::{Customer, Desk, Ticket};
 use crate::directory::Directory;
@@ -64,7 +66,10 @@ pub struct PhoneRecord {
 
 impl PhoneRecord {
     pub fn new(phone: Phone) -> Self {
-        PhoneRecord { phone, links: Vec::new() }
+        PhoneRecord {
+            phone,
+            links: Vec::new(),
+        }
     }
 
     /// The customer calls from this phone belong to at `at` (R2, R19).
@@ -83,7 +88,8 @@ impl PhoneRecord {
 
     /// Every customer this phone has ever resolved to.
     pub fn owners(&self) -> BTreeSet<CustomerId> {
-        let mut owners: BTreeSet<CustomerId> = self.links.iter().map(|l| l.customer_id.clone()).collect();
+        let mut owners: BTreeSet<CustomerId> =
+            self.links.iter().map(|l| l.customer_id.clone()).collect();
         owners.insert(ids::customer_for_phone(&self.phone));
         owners
     }
@@ -125,10 +131,16 @@ impl Changed {
 
 /// Applies one logged event. `received_at` is the envelope's receive time; it
 /// stands in for a notification without `notification_time`.
-pub fn apply<S: Store>(store: &mut S, event: &Event, received_at: Timestamp) -> Result<Changed, S::Error> {
+pub fn apply<S: Store>(
+    store: &mut S,
+    event: &Event,
+    received_at: Timestamp,
+) -> Result<Changed, S::Error> {
     let mut changed = Changed::default();
     match event {
-        Event::CallGear(notification) => apply_notification(store, notification, received_at, &mut changed)?,
+        Event::CallGear(notification) => {
+            apply_notification(store, notification, received_at, &mut changed)?
+        }
         Event::Native(native) => apply_native(store, native, &mut changed)?,
     }
     Ok(changed)
@@ -150,7 +162,11 @@ fn apply_notification<S: Store>(
     reroute_and_refold(store, &[id], changed)
 }
 
-fn apply_native<S: Store>(store: &mut S, event: &NativeEvent, changed: &mut Changed) -> Result<(), S::Error> {
+fn apply_native<S: Store>(
+    store: &mut S,
+    event: &NativeEvent,
+    changed: &mut Changed,
+) -> Result<(), S::Error> {
     match event {
         NativeEvent::UpsertAgent(upsert) => {
             let mut directory = store.directory()?;
@@ -189,7 +205,9 @@ fn apply_native<S: Store>(store: &mut S, event: &NativeEvent, changed: &mut Chan
         | NativeEvent::AddReply(_) => {
             let edit = TicketEdit::from_event(event).expect("a ticket edit");
             // Edits live with the session the ticket id names; ids we never issued are dropped.
-            let Some(id) = ids::ticket_origin(edit.ticket_id()) else { return Ok(()) };
+            let Some(id) = ids::ticket_origin(edit.ticket_id()) else {
+                return Ok(());
+            };
             let mut record = store.session(id)?.unwrap_or_else(|| SessionRecord::new(id));
             if record.add_edit(edit) {
                 store.put_session(record)?;
@@ -206,14 +224,20 @@ fn link_phone<S: Store>(
     link: &LinkPhoneToCustomer,
     changed: &mut Changed,
 ) -> Result<(), S::Error> {
-    let mut record = store.phone(&link.phone)?.unwrap_or_else(|| PhoneRecord::new(link.phone.clone()));
-    let new_link = PhoneLink { at: link.at, customer_id: link.customer_id.clone() };
+    let mut record = store
+        .phone(&link.phone)?
+        .unwrap_or_else(|| PhoneRecord::new(link.phone.clone()));
+    let new_link = PhoneLink {
+        at: link.at,
+        customer_id: link.customer_id.clone(),
+    };
     if record.links.contains(&new_link) {
         return Ok(());
     }
     let before = record.current_owner();
-    let index =
-        record.links.partition_point(|l| (l.at, &l.customer_id) <= (new_link.at, &new_link.customer_id));
+    let index = record
+        .links
+        .partition_point(|l| (l.at, &l.customer_id) <= (new_link.at, &new_link.customer_id));
     record.links.insert(index, new_link);
     let after = record.current_owner();
     let owners = record.owners();
@@ -261,7 +285,9 @@ fn new_desk<S: Store>(store: &S, id: &str) -> Result<Desk, S::Error> {
     let mut desk = Desk::new(id.to_owned());
     let phone = id.strip_prefix("cus-").and_then(Phone::normalize);
     if let Some(phone) = phone.filter(|p| ids::customer_for_phone(p) == id) {
-        let owner = store.phone(&phone)?.map_or_else(|| id.to_owned(), |r| r.current_owner());
+        let owner = store
+            .phone(&phone)?
+            .map_or_else(|| id.to_owned(), |r| r.current_owner());
         if owner == id {
             desk.phones.insert(phone);
         }
@@ -273,7 +299,9 @@ fn new_desk<S: Store>(store: &S, id: &str) -> Result<Desk, S::Error> {
 /// the call ends. Click-to-call calls too: routing never depends on another
 /// session's record, so it cannot depend on which session arrived first (R17).
 fn route<S: Store>(store: &S, record: &SessionRecord) -> Result<Option<CustomerId>, S::Error> {
-    let Some(phone) = record.phone() else { return Ok(None) };
+    let Some(phone) = record.phone() else {
+        return Ok(None);
+    };
     let at = record.routing_at().unwrap_or_default();
     Ok(Some(match store.phone(&phone)? {
         Some(phone_record) => phone_record.owner_at(at),
@@ -288,7 +316,9 @@ fn reroute_and_refold<S: Store>(
 ) -> Result<(), S::Error> {
     let mut desks = BTreeSet::new();
     for &id in sessions {
-        let Some(mut record) = store.session(id)? else { continue };
+        let Some(mut record) = store.session(id)? else {
+            continue;
+        };
         let new_route = route(store, &record)?;
         if new_route != record.route {
             if let Some(old) = &record.route {
@@ -321,7 +351,9 @@ fn reroute_and_refold<S: Store>(
 
 /// Re-derives one desk from its sessions and writes back what changed.
 fn refold<S: Store>(store: &mut S, customer: &str, changed: &mut Changed) -> Result<(), S::Error> {
-    let Some(mut desk) = store.desk(customer)? else { return Ok(()) };
+    let Some(mut desk) = store.desk(customer)? else {
+        return Ok(());
+    };
     let timeline = store.directory()?.timeline();
     let mut records = Vec::with_capacity(desk.sessions.len());
     for &id in &desk.sessions {
@@ -366,9 +398,15 @@ fn refold<S: Store>(store: &mut S, customer: &str, changed: &mut Changed) -> Res
 
 /// Finds a ticket: its id names its session, the session its desk.
 pub fn find_ticket<S: Store>(store: &S, id: &str) -> Result<Option<Ticket>, S::Error> {
-    let Some(origin) = ids::ticket_origin(id) else { return Ok(None) };
-    let Some(route) = store.session(origin)?.and_then(|s| s.route) else { return Ok(None) };
-    Ok(store.desk(&route)?.and_then(|mut desk| desk.tickets.remove(id)))
+    let Some(origin) = ids::ticket_origin(id) else {
+        return Ok(None);
+    };
+    let Some(route) = store.session(origin)?.and_then(|s| s.route) else {
+        return Ok(None);
+    };
+    Ok(store
+        .desk(&route)?
+        .and_then(|mut desk| desk.tickets.remove(id)))
 }
 
 /// The customer a phone resolves to now (R2); `None` while that customer does not exist.
@@ -382,7 +420,9 @@ pub fn customer_by_phone<S: Store>(store: &S, phone: &Phone) -> Result<Option<Cu
 
 /// The call of a session as read models show it.
 pub fn find_call<S: Store>(store: &S, id: SessionId) -> Result<Option<Call>, S::Error> {
-    let Some(record) = store.session(id)? else { return Ok(None) };
+    let Some(record) = store.session(id)? else {
+        return Ok(None);
+    };
     Ok(Some(record.call(&store.directory()?.timeline())))
 }
 
@@ -450,7 +490,10 @@ impl State {
 
     /// All tickets, by id.
     pub fn tickets(&self) -> BTreeMap<TicketId, Ticket> {
-        self.desks.values().flat_map(|d| d.tickets.iter().map(|(id, t)| (id.clone(), t.clone()))).collect()
+        self.desks
+            .values()
+            .flat_map(|d| d.tickets.iter().map(|(id, t)| (id.clone(), t.clone())))
+            .collect()
     }
 
     pub fn customer(&self, id: &str) -> Option<Customer> {

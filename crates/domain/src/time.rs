@@ -98,11 +98,16 @@ mod tests {
 pub mod rfc3339 {
     use super::Timestamp;
 
-    pub fn serialize<S: serde::Serializer>(ts: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        ts: &Timestamp,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&ts.to_rfc3339())
     }
 
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Timestamp, D::Error> {
         #[derive(serde::Deserialize)]
         #[serde(untagged)]
         enum Repr {

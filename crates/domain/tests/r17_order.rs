@@ -14,10 +14,22 @@ use support::*;
 
 #[derive(Clone, Debug)]
 enum Kind {
-    Answered { employee: u64, talk: u32 },
-    Transfer { first: u64, second: u64 },
-    Missed { offered: Vec<u64> },
-    Outbound { employee: u64, talk: u32, callback_of: Option<usize> },
+    Answered {
+        employee: u64,
+        talk: u32,
+    },
+    Transfer {
+        first: u64,
+        second: u64,
+    },
+    Missed {
+        offered: Vec<u64>,
+    },
+    Outbound {
+        employee: u64,
+        talk: u32,
+        callback_of: Option<usize>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -42,15 +54,33 @@ fn kind() -> impl Strategy<Value = Kind> {
         (employee(), 1u32..120).prop_map(|(employee, talk)| Kind::Answered { employee, talk }),
         (employee(), employee()).prop_map(|(first, second)| Kind::Transfer { first, second }),
         prop::collection::vec(employee(), 0..3).prop_map(|offered| Kind::Missed { offered }),
-        (employee(), 0u32..2, prop::option::of(0usize..6)).prop_map(|(employee, talk, callback_of)| {
-            Kind::Outbound { employee, talk: talk * 40, callback_of }
-        }),
+        (employee(), 0u32..2, prop::option::of(0usize..6)).prop_map(
+            |(employee, talk, callback_of)| {
+                Kind::Outbound {
+                    employee,
+                    talk: talk * 40,
+                    callback_of,
+                }
+            }
+        ),
     ]
 }
 
 fn call_spec() -> impl Strategy<Value = CallSpec> {
-    (0usize..PHONES.len(), 0i64..4000, kind(), 0u8..4, prop::option::of((0u8..3, 1i64..500)))
-        .prop_map(|(phone, start, kind, filing, edit)| CallSpec { phone, start, kind, filing, edit })
+    (
+        0usize..PHONES.len(),
+        0i64..4000,
+        kind(),
+        0u8..4,
+        prop::option::of((0u8..3, 1i64..500)),
+    )
+        .prop_map(|(phone, start, kind, filing, edit)| CallSpec {
+            phone,
+            start,
+            kind,
+            filing,
+            edit,
+        })
 }
 
 fn agent_of(employee: u64) -> &'static str {
@@ -69,15 +99,29 @@ fn events_of(index: usize, spec: &CallSpec, specs: &[CallSpec]) -> (Vec<Event>, 
     let start = spec.start;
     let mut actions = Vec::new();
     let (deliveries, talker, end) = match &spec.kind {
-        Kind::Answered { employee, talk } => {
-            (answered(session, digits, *employee, start, *talk), Some(*employee), start + i64::from(*talk))
-        }
+        Kind::Answered { employee, talk } => (
+            answered(session, digits, *employee, start, *talk),
+            Some(*employee),
+            start + i64::from(*talk),
+        ),
         Kind::Transfer { first, second } => {
             use domain::CallGearKind::*;
             let events = vec![
-                n(Handset, session, start).phone(digits).employee(*first).ev(),
-                n(EndLeg, session, start + 30).phone(digits).employee(*first).operator().talk(30).leg(1).ev(),
-                n(Handset, session, start + 31).phone(digits).employee(*second).ev(),
+                n(Handset, session, start)
+                    .phone(digits)
+                    .employee(*first)
+                    .ev(),
+                n(EndLeg, session, start + 30)
+                    .phone(digits)
+                    .employee(*first)
+                    .operator()
+                    .talk(30)
+                    .leg(1)
+                    .ev(),
+                n(Handset, session, start + 31)
+                    .phone(digits)
+                    .employee(*second)
+                    .ev(),
                 n(EndLeg, session, start + 90)
                     .phone(digits)
                     .employee(*second)
@@ -85,18 +129,41 @@ fn events_of(index: usize, spec: &CallSpec, specs: &[CallSpec]) -> (Vec<Event>, 
                     .talk(59)
                     .leg(2)
                     .ev(),
-                n(End, session, start + 91).phone(digits).employee(*second).talk(89).lost(false).ev(),
-                n(Recording, session, start + 150).phone(digits).recording("https://rec/t").ev(),
+                n(End, session, start + 91)
+                    .phone(digits)
+                    .employee(*second)
+                    .talk(89)
+                    .lost(false)
+                    .ev(),
+                n(Recording, session, start + 150)
+                    .phone(digits)
+                    .recording("https://rec/t")
+                    .ev(),
             ];
             (events, Some(*first), start + 91)
         }
         Kind::Missed { offered } => (missed(session, digits, offered, start), None, start + 40),
-        Kind::Outbound { employee, talk, callback_of } => {
+        Kind::Outbound {
+            employee,
+            talk,
+            callback_of,
+        } => {
             let external = callback_of
                 .filter(|other| *other < specs.len() && specs[*other].phone == spec.phone)
                 .map(|other| format!("missed-{}", 100 + other));
             let talker = (*talk > 0).then_some(*employee);
-            (outbound(session, digits, *employee, start, *talk, external.as_deref()), talker, start + 60)
+            (
+                outbound(
+                    session,
+                    digits,
+                    *employee,
+                    start,
+                    *talk,
+                    external.as_deref(),
+                ),
+                talker,
+                start + 60,
+            )
         }
     };
     if let Some(employee) = talker {
@@ -118,15 +185,32 @@ fn events_of(index: usize, spec: &CallSpec, specs: &[CallSpec]) -> (Vec<Event>, 
             _ => {}
         }
         if let Some((status_index, delay)) = spec.edit {
-            let status =
-                [TicketStatus::Open, TicketStatus::Pending, TicketStatus::Closed][status_index as usize];
+            let status = [
+                TicketStatus::Open,
+                TicketStatus::Pending,
+                TicketStatus::Closed,
+            ][status_index as usize];
             let ticket = format!("call-{session}-{agent}");
             actions.push(ev(support::status("carol", &ticket, status, end + delay)));
-            actions.push(ev(note("carol", &ticket, "after the call", end + delay + 1)));
+            actions.push(ev(note(
+                "carol",
+                &ticket,
+                "after the call",
+                end + delay + 1,
+            )));
         }
     } else if let Some((status_index, delay)) = spec.edit {
-        let status = [TicketStatus::Open, TicketStatus::Pending, TicketStatus::Closed][status_index as usize];
-        actions.push(ev(support::status("carol", &format!("missed-{session}"), status, end + delay)));
+        let status = [
+            TicketStatus::Open,
+            TicketStatus::Pending,
+            TicketStatus::Closed,
+        ][status_index as usize];
+        actions.push(ev(support::status(
+            "carol",
+            &format!("missed-{session}"),
+            status,
+            end + delay,
+        )));
     }
     (deliveries, actions)
 }
@@ -135,7 +219,11 @@ fn events_of(index: usize, spec: &CallSpec, specs: &[CallSpec]) -> (Vec<Event>, 
 fn scenario() -> impl Strategy<Value = (Vec<CallSpec>, Vec<(u32, u8)>, Option<i64>)> {
     prop::collection::vec(call_spec(), 1..7).prop_flat_map(|specs| {
         let len = specs.len() * 8;
-        (Just(specs), prop::collection::vec((any::<u32>(), 0u8..4), len..=len), prop::option::of(0i64..4000))
+        (
+            Just(specs),
+            prop::collection::vec((any::<u32>(), 0u8..4), len..=len),
+            prop::option::of(0i64..4000),
+        )
     })
 }
 

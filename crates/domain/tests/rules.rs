@@ -39,7 +39,12 @@ fn line(ticket: &Ticket) -> String {
         ticket.status.as_graphql(),
         ticket.subject,
         ticket.customer_id,
-        ticket.calls.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+        ticket
+            .calls
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
         ticket.assignee_id.as_deref().unwrap_or("-"),
         ticket.missed,
         ticket.missed_call_count,
@@ -78,14 +83,21 @@ fn r1_missed_call_offered_only_to_unmapped_operators_is_ignored() {
 #[test]
 fn r2_unknown_caller_gets_a_customer_with_the_first_ticket() {
     let mut state = given(concat([team(), ringing_answered(10, P, 1, 0)]));
-    assert_eq!(state.customer_by_phone(&phone(P)), None, "no customer before a ticket");
+    assert_eq!(
+        state.customer_by_phone(&phone(P)),
+        None,
+        "no customer before a ticket"
+    );
     for event in hang_up(10, P, 1, 30, 30) {
         state.apply(&event, t(0));
     }
     let customer = state.customer_by_phone(&phone(P)).unwrap();
     assert_eq!(customer.id, "cus-74990000001");
     assert_eq!(customer.phones, vec![phone(P)]);
-    assert_eq!(customer.created_at, state.ticket("call-10-alice").unwrap().created_at);
+    assert_eq!(
+        customer.created_at,
+        state.ticket("call-10-alice").unwrap().created_at
+    );
 }
 
 #[test]
@@ -103,7 +115,10 @@ fn r2_linked_phone_resolves_future_calls_to_the_customer() {
         ],
     );
     let acme = state.customer_by_phone(&phone("74995550000")).unwrap();
-    assert_eq!((acme.id.as_str(), acme.name.as_deref()), ("acme", Some("ACME Ltd")));
+    assert_eq!(
+        (acme.id.as_str(), acme.name.as_deref()),
+        ("acme", Some("ACME Ltd"))
+    );
     assert_eq!(acme.phones, vec![phone("74995550000")]);
 }
 
@@ -113,7 +128,10 @@ fn r2_linked_phone_resolves_future_calls_to_the_customer() {
 fn r3_answered_call_shows_the_call_and_the_caller_card() {
     let state = given(concat([
         team(),
-        vec![ev(customer("alice", "acme", "ACME Ltd", -500)), ev(link("alice", P, "acme", -400))],
+        vec![
+            ev(customer("alice", "acme", "ACME Ltd", -500)),
+            ev(link("alice", P, "acme", -400)),
+        ],
         ringing_answered(10, P, 1, 0),
         ringing_answered(11, "74990000002", 2, 0),
     ]));
@@ -121,8 +139,15 @@ fn r3_answered_call_shows_the_call_and_the_caller_card() {
     assert!(call.answered && !call.ended());
     assert_eq!(call.agent_id.as_deref(), Some("alice"));
     let card = state.customer_by_phone(&phone(P)).unwrap();
-    assert_eq!((card.name.as_deref(), card.email.as_deref()), (Some("ACME Ltd"), Some("acme@example.com")));
-    assert_eq!(state.customer_by_phone(&phone("74990000002")), None, "unknown caller");
+    assert_eq!(
+        (card.name.as_deref(), card.email.as_deref()),
+        (Some("ACME Ltd"), Some("acme@example.com"))
+    );
+    assert_eq!(
+        state.customer_by_phone(&phone("74990000002")),
+        None,
+        "unknown caller"
+    );
 }
 
 // ---------------------------------------------------------------- R4
@@ -191,7 +216,11 @@ fn r4_draft_becomes_a_new_pending_ticket_at_call_end() {
 
 #[test]
 fn r5_unfiled_call_joins_the_open_missed_call_ticket() {
-    let state = given(concat([team(), missed(10, P, &[1], 0), answered(11, P, 2, 600, 40)]));
+    let state = given(concat([
+        team(),
+        missed(10, P, &[1], 0),
+        answered(11, P, 2, 600, 40),
+    ]));
     check(
         &state,
         &[
@@ -217,11 +246,34 @@ fn r6_unfiled_answered_call_opens_an_incoming_call_ticket() {
 
 fn transfer(session: u64, start: i64) -> Vec<Event> {
     vec![
-        n(CallGearKind::Handset, session, start).phone(P).employee(1).ev(),
-        n(CallGearKind::EndLeg, session, start + 30).phone(P).employee(1).operator().talk(30).leg(1).ev(),
-        n(CallGearKind::Handset, session, start + 31).phone(P).employee(2).ev(),
-        n(CallGearKind::EndLeg, session, start + 90).phone(P).employee(2).operator().talk(59).leg(2).ev(),
-        n(CallGearKind::End, session, start + 91).phone(P).employee(2).talk(89).lost(false).ev(),
+        n(CallGearKind::Handset, session, start)
+            .phone(P)
+            .employee(1)
+            .ev(),
+        n(CallGearKind::EndLeg, session, start + 30)
+            .phone(P)
+            .employee(1)
+            .operator()
+            .talk(30)
+            .leg(1)
+            .ev(),
+        n(CallGearKind::Handset, session, start + 31)
+            .phone(P)
+            .employee(2)
+            .ev(),
+        n(CallGearKind::EndLeg, session, start + 90)
+            .phone(P)
+            .employee(2)
+            .operator()
+            .talk(59)
+            .leg(2)
+            .ev(),
+        n(CallGearKind::End, session, start + 91)
+            .phone(P)
+            .employee(2)
+            .talk(89)
+            .lost(false)
+            .ev(),
     ]
 }
 
@@ -340,7 +392,12 @@ fn r10_click_to_call_unanswered_adds_an_attempt_and_keeps_the_status() {
     let state = given(concat([
         team(),
         answered(10, P, 1, 0, 30),
-        vec![ev(status("alice", "call-10-alice", TicketStatus::Pending, 100))],
+        vec![ev(status(
+            "alice",
+            "call-10-alice",
+            TicketStatus::Pending,
+            100,
+        ))],
         outbound(11, P, 1, 200, 0, Some("call-10-alice")),
     ]));
     check(
@@ -366,7 +423,11 @@ fn r11_unfiled_softphone_call_gives_a_closed_outbound_ticket() {
 
 #[test]
 fn r11_unfiled_softphone_call_joins_the_open_missed_ticket() {
-    let state = given(concat([team(), missed(10, P, &[1], 0), outbound(11, P, 2, 100, 30, None)]));
+    let state = given(concat([
+        team(),
+        missed(10, P, &[1], 0),
+        outbound(11, P, 2, 100, 30, None),
+    ]));
     check(
         &state,
         &[
@@ -395,7 +456,11 @@ fn r11_filed_softphone_call_is_pending_at_call_end() {
 fn r12_unanswered_softphone_call_adds_an_attempt_to_the_open_missed_ticket_only() {
     let state = given(concat([team(), outbound(9, "74990000002", 1, 0, 0, None)]));
     check(&state, &[]);
-    let state = given(concat([team(), missed(10, P, &[1], 0), outbound(11, P, 1, 100, 0, None)]));
+    let state = given(concat([
+        team(),
+        missed(10, P, &[1], 0),
+        outbound(11, P, 1, 100, 0, None),
+    ]));
     check(
         &state,
         &[
@@ -465,7 +530,14 @@ fn r15_unanswered_callback_leaves_the_missed_ticket_open() {
     ]));
     let ticket = state.ticket("missed-10").unwrap();
     assert_eq!((ticket.status, ticket.missed), (TicketStatus::Open, true));
-    assert_eq!(ticket.messages.iter().filter(|m| m.kind == MessageKind::CallAttempt).count(), 2);
+    assert_eq!(
+        ticket
+            .messages
+            .iter()
+            .filter(|m| m.kind == MessageKind::CallAttempt)
+            .count(),
+        2
+    );
 }
 
 // ---------------------------------------------------------------- R16
@@ -497,7 +569,11 @@ fn r16_agents_edit_tickets_and_returns_to_open_count_as_reopenings() {
             body: "we are on it".into(),
         }),
     ];
-    let state = given(concat([team(), answered(10, P, 1, 0, 30), edits.into_iter().map(ev).collect()]));
+    let state = given(concat([
+        team(),
+        answered(10, P, 1, 0, 30),
+        edits.into_iter().map(ev).collect(),
+    ]));
     check(
         &state,
         &[
@@ -554,15 +630,33 @@ fn r31_commands_are_validated_against_the_current_state() {
     check(create("bob", 12, "ok", "", 210), Ok(()));
     check(draft("bob", 12, "ok", 210), Ok(()));
     check(attach("bob", 12, "call-10-alice", 210), Ok(()));
-    check(create("zed", 12, "s", "", 210), Err(Rejection::UnknownAgent("zed".into())));
-    check(create("bob", 99, "s", "", 210), Err(Rejection::UnknownCall(99)));
+    check(
+        create("zed", 12, "s", "", 210),
+        Err(Rejection::UnknownAgent("zed".into())),
+    );
+    check(
+        create("bob", 99, "s", "", 210),
+        Err(Rejection::UnknownCall(99)),
+    );
     check(
         create("alice", 12, "s", "", 210),
-        Err(Rejection::NotYourCall { session: 12, agent: "alice".into() }),
+        Err(Rejection::NotYourCall {
+            session: 12,
+            agent: "alice".into(),
+        }),
     );
-    check(create("alice", 11, "s", "", 210), Err(Rejection::MissedCall(11)));
-    check(create("alice", 10, "s", "", 210), Err(Rejection::CallEnded(10)));
-    check(attach("bob", 12, "call-99-x", 210), Err(Rejection::UnknownTicket("call-99-x".into())));
+    check(
+        create("alice", 11, "s", "", 210),
+        Err(Rejection::MissedCall(11)),
+    );
+    check(
+        create("alice", 10, "s", "", 210),
+        Err(Rejection::CallEnded(10)),
+    );
+    check(
+        attach("bob", 12, "call-99-x", 210),
+        Err(Rejection::UnknownTicket("call-99-x".into())),
+    );
     check(
         attach("bob", 12, "call-13-carol", 210),
         Err(Rejection::OtherCustomersTicket {
@@ -571,13 +665,22 @@ fn r31_commands_are_validated_against_the_current_state() {
             caller: "cus-74990000001".into(),
         }),
     );
-    check(link("bob", "74990000003", "nobody", 210), Err(Rejection::UnknownCustomer("nobody".into())));
+    check(
+        link("bob", "74990000003", "nobody", 210),
+        Err(Rejection::UnknownCustomer("nobody".into())),
+    );
     check(link("bob", "74990000003", "acme", 210), Ok(()));
     check(
         link("bob", P, "cus-74990000001", 210),
-        Err(Rejection::AlreadyLinked(format!("+{P}"), "cus-74990000001".into())),
+        Err(Rejection::AlreadyLinked(
+            format!("+{P}"),
+            "cus-74990000001".into(),
+        )),
     );
-    check(note("bob", "missed-11", "  ", 210), Err(Rejection::Empty("body")));
+    check(
+        note("bob", "missed-11", "  ", 210),
+        Err(Rejection::Empty("body")),
+    );
     check(note("bob", "missed-11", "hi", 210), Ok(()));
     check(
         status("bob", "missed-404", TicketStatus::Closed, 210),
@@ -589,7 +692,11 @@ fn r31_commands_are_validated_against_the_current_state() {
     let verdict = validate(&filed, &attach("bob", 12, "call-10-alice", 220)).unwrap();
     assert_eq!(
         verdict,
-        Err(Rejection::AlreadyFiled { session: 12, agent: "bob".into(), ticket: "call-12-bob".into() })
+        Err(Rejection::AlreadyFiled {
+            session: 12,
+            agent: "bob".into(),
+            ticket: "call-12-bob".into()
+        })
     );
 }
 
@@ -624,7 +731,10 @@ fn r19_linking_the_phone_during_a_call_moves_that_call_to_the_customer() {
         team(),
         vec![ev(customer("alice", "acme", "ACME", -500))],
         ringing_answered(10, P, 1, 0),
-        vec![ev(link("alice", P, "acme", 10)), ev(create("alice", 10, "Order", "", 12))],
+        vec![
+            ev(link("alice", P, "acme", 10)),
+            ev(create("alice", 10, "Order", "", 12)),
+        ],
         hang_up(10, P, 1, 30, 30),
     ]));
     check(
@@ -633,7 +743,11 @@ fn r19_linking_the_phone_during_a_call_moves_that_call_to_the_customer() {
             r#"call-10-alice PENDING "Order" @acme 10 assignee=alice missed=false/0 reopened=0 msgs=[CALL:alice+rec]"#,
         ],
     );
-    assert_eq!(state.customer("cus-74990000001"), None, "no customer created from the phone");
+    assert_eq!(
+        state.customer("cus-74990000001"),
+        None,
+        "no customer created from the phone"
+    );
 }
 
 #[test]
@@ -641,7 +755,10 @@ fn r19_linking_after_a_call_leaves_earlier_tickets_with_their_customer() {
     let state = given(concat([
         team(),
         answered(10, P, 1, 0, 30),
-        vec![ev(customer("alice", "acme", "ACME", 100)), ev(link("alice", P, "acme", 200))],
+        vec![
+            ev(customer("alice", "acme", "ACME", 100)),
+            ev(link("alice", P, "acme", 200)),
+        ],
         answered(11, P, 1, 300, 30),
     ]));
     check(
@@ -657,7 +774,14 @@ fn r19_linking_after_a_call_leaves_earlier_tickets_with_their_customer() {
 fn r19_call_without_a_contact_phone_makes_no_ticket() {
     let mut events = team();
     events.push(n(CallGearKind::CallOut, 10, 0).employee(1).out().ev());
-    events.push(n(CallGearKind::EndLeg, 10, 60).employee(1).operator().talk(40).out().ev());
+    events.push(
+        n(CallGearKind::EndLeg, 10, 60)
+            .employee(1)
+            .operator()
+            .talk(40)
+            .out()
+            .ev(),
+    );
     events.push(n(CallGearKind::End, 10, 61).employee(1).talk(40).out().ev());
     let state = given(events);
     check(&state, &[]);
@@ -674,7 +798,12 @@ fn r20_a_call_ends_with_its_end_or_else_its_recording() {
     check(&state, &[]);
     assert!(!state.call(10).unwrap().ended());
 
-    legs_only.push(n(CallGearKind::Recording, 10, 90).phone(P).recording("https://rec/10").ev());
+    legs_only.push(
+        n(CallGearKind::Recording, 10, 90)
+            .phone(P)
+            .recording("https://rec/10")
+            .ev(),
+    );
     let state = given(legs_only);
     check(
         &state,
@@ -687,10 +816,32 @@ fn r20_a_call_ends_with_its_end_or_else_its_recording() {
 #[test]
 fn r21_an_agent_talking_twice_in_one_session_has_one_part() {
     let events = vec![
-        n(CallGearKind::EndLeg, 10, 30).phone(P).employee(1).operator().talk(30).leg(1).ev(),
-        n(CallGearKind::EndLeg, 10, 60).phone(P).employee(2).operator().talk(29).leg(2).ev(),
-        n(CallGearKind::EndLeg, 10, 90).phone(P).employee(1).operator().talk(29).leg(3).ev(),
-        n(CallGearKind::End, 10, 91).phone(P).employee(1).talk(88).ev(),
+        n(CallGearKind::EndLeg, 10, 30)
+            .phone(P)
+            .employee(1)
+            .operator()
+            .talk(30)
+            .leg(1)
+            .ev(),
+        n(CallGearKind::EndLeg, 10, 60)
+            .phone(P)
+            .employee(2)
+            .operator()
+            .talk(29)
+            .leg(2)
+            .ev(),
+        n(CallGearKind::EndLeg, 10, 90)
+            .phone(P)
+            .employee(1)
+            .operator()
+            .talk(29)
+            .leg(3)
+            .ev(),
+        n(CallGearKind::End, 10, 91)
+            .phone(P)
+            .employee(1)
+            .talk(88)
+            .ev(),
     ];
     let state = given(concat([team(), events]));
     check(
@@ -705,11 +856,24 @@ fn r21_an_agent_talking_twice_in_one_session_has_one_part() {
 #[test]
 fn r22_end_or_contact_leg_with_talk_stands_for_the_conversation() {
     // Inbound: no leg at all, /end with talk and employee; `is_lost` contradicting it loses.
-    let inbound = vec![n(CallGearKind::End, 10, 60).phone(P).employee(2).talk(40).lost(true).ev()];
+    let inbound = vec![n(CallGearKind::End, 10, 60)
+        .phone(P)
+        .employee(2)
+        .talk(40)
+        .lost(true)
+        .ev()];
     // Outbound: only /callout, a talking /legout and /end without talk.
     let outbound = vec![
-        n(CallGearKind::CallOut, 11, 0).phone("74990000002").employee(3).out().ev(),
-        n(CallGearKind::LegOut, 11, 50).phone("74990000002").talk(30).out().ev(),
+        n(CallGearKind::CallOut, 11, 0)
+            .phone("74990000002")
+            .employee(3)
+            .out()
+            .ev(),
+        n(CallGearKind::LegOut, 11, 50)
+            .phone("74990000002")
+            .talk(30)
+            .out()
+            .ev(),
         n(CallGearKind::End, 11, 51).phone("74990000002").out().ev(),
     ];
     let state = given(concat([team(), inbound, outbound]));
@@ -749,7 +913,12 @@ fn r23_first_create_or_attach_wins_and_filing_time_versus_end_does_not_matter() 
 fn r24_recording_after_the_ticket_was_closed_attaches_without_reopening() {
     let mut events = concat([team(), answered(10, P, 1, 0, 30)]);
     let recording = events.pop().unwrap();
-    events.push(ev(status("alice", "call-10-alice", TicketStatus::Closed, 40)));
+    events.push(ev(status(
+        "alice",
+        "call-10-alice",
+        TicketStatus::Closed,
+        40,
+    )));
     events.push(recording);
     let state = given(events);
     check(
@@ -801,7 +970,10 @@ fn r27_missed_call_is_an_authorless_call_message() {
         (message.author_id.as_deref(), message.body.as_deref()),
         (None, Some("Missed call from +74990000001"))
     );
-    assert_eq!((message.id.as_str(), message.session_id), ("msg-missed-10", Some(10)));
+    assert_eq!(
+        (message.id.as_str(), message.session_id),
+        ("msg-missed-10", Some(10))
+    );
 }
 
 #[test]
@@ -823,17 +995,28 @@ fn r29_linking_moves_the_phone_between_customers() {
     let state = given(concat([
         team(),
         answered(10, P, 1, 0, 30),
-        vec![ev(customer("alice", "acme", "ACME", 100)), ev(link("alice", P, "acme", 200))],
+        vec![
+            ev(customer("alice", "acme", "ACME", 100)),
+            ev(link("alice", P, "acme", 200)),
+        ],
     ]));
     assert_eq!(state.customer("cus-74990000001").unwrap().phones, vec![]);
     assert_eq!(state.customer("acme").unwrap().phones, vec![phone(P)]);
     assert_eq!(state.customer_by_phone(&phone(P)).unwrap().id, "acme");
-    assert_eq!(state.ticket("call-10-alice").unwrap().customer_id, "cus-74990000001");
+    assert_eq!(
+        state.ticket("call-10-alice").unwrap().customer_id,
+        "cus-74990000001"
+    );
 }
 
 #[test]
 fn r30_notification_without_time_counts_at_its_earliest_receipt() {
-    let end = n(CallGearKind::End, 10, 0).phone(P).talk(0).lost(true).no_time().ev();
+    let end = n(CallGearKind::End, 10, 0)
+        .phone(P)
+        .talk(0)
+        .lost(true)
+        .no_time()
+        .ev();
     let mut state = given(team());
     state.apply(&end, t(50));
     let first = snapshot(&state);
@@ -850,27 +1033,51 @@ fn changed_names_the_records_an_event_touched() {
     let changed = state.apply(&ev(create("alice", 10, "S", "", 5)), t(0));
     assert!(!changed.agents);
     assert_eq!(changed.sessions.into_iter().collect::<Vec<_>>(), vec![10]);
-    assert_eq!(changed.customers.into_iter().collect::<Vec<_>>(), vec!["cus-74990000001".to_owned()]);
-    assert_eq!(changed.tickets.into_iter().collect::<Vec<_>>(), vec!["call-10-alice".to_owned()]);
+    assert_eq!(
+        changed.customers.into_iter().collect::<Vec<_>>(),
+        vec!["cus-74990000001".to_owned()]
+    );
+    assert_eq!(
+        changed.tickets.into_iter().collect::<Vec<_>>(),
+        vec!["call-10-alice".to_owned()]
+    );
     let changed = state.apply(&ev(create("alice", 10, "S", "", 5)), t(0));
     assert!(changed.is_empty(), "the same action twice is a duplicate");
 }
 
 #[test]
 fn records_round_trip_through_rkyv_and_json() {
-    let state = given(concat([team(), missed(10, P, &[1], 0), answered(11, P, 2, 100, 30)]));
+    let state = given(concat([
+        team(),
+        missed(10, P, &[1], 0),
+        answered(11, P, 2, 100, 30),
+    ]));
     for desk in state.desks.values() {
         let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(desk).unwrap();
-        assert_eq!(&rkyv::from_bytes::<domain::Desk, rkyv::rancor::Error>(&bytes).unwrap(), desk);
+        assert_eq!(
+            &rkyv::from_bytes::<domain::Desk, rkyv::rancor::Error>(&bytes).unwrap(),
+            desk
+        );
     }
     for session in state.sessions.values() {
         let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(session).unwrap();
-        assert_eq!(&rkyv::from_bytes::<domain::SessionRecord, rkyv::rancor::Error>(&bytes).unwrap(), session);
+        assert_eq!(
+            &rkyv::from_bytes::<domain::SessionRecord, rkyv::rancor::Error>(&bytes).unwrap(),
+            session
+        );
     }
     let event = ev(note("alice", "missed-10", "hello", 5));
     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&event).unwrap();
-    assert_eq!(rkyv::from_bytes::<Event, rkyv::rancor::Error>(&bytes).unwrap(), event);
-    let Event::Native(native) = &event else { unreachable!() };
+    assert_eq!(
+        rkyv::from_bytes::<Event, rkyv::rancor::Error>(&bytes).unwrap(),
+        event
+    );
+    let Event::Native(native) = &event else {
+        unreachable!()
+    };
     let json = serde_json::to_string(native).unwrap();
-    assert_eq!(serde_json::from_str::<NativeEvent>(&json).unwrap(), **native);
+    assert_eq!(
+        serde_json::from_str::<NativeEvent>(&json).unwrap(),
+        **native
+    );
 }

@@ -22,8 +22,11 @@ pub struct N(pub CallGearNotification);
 pub fn n(kind: CallGearKind, session: u64, at: i64) -> N {
     let mut notification = CallGearNotification::new(kind, session);
     notification.notification_time = Some(t(at));
-    notification.call_info =
-        CallInfo { call_session_id: session, direction: Some(Direction::In), ..CallInfo::default() };
+    notification.call_info = CallInfo {
+        call_session_id: session,
+        direction: Some(Direction::In),
+        ..CallInfo::default()
+    };
     N(notification)
 }
 
@@ -61,7 +64,10 @@ impl N {
         self
     }
     pub fn recording(mut self, url: &str) -> Self {
-        self.0.call_record_file_info.record_file_links.push(url.to_owned());
+        self.0
+            .call_record_file_info
+            .record_file_links
+            .push(url.to_owned());
         self
     }
     pub fn external(mut self, ticket: &str) -> Self {
@@ -92,7 +98,11 @@ pub fn agent(id: &str, employees: &[u64], at: i64) -> Event {
 
 /// Agents alice (operator 1), bob (2), carol (3) from `t(-1000)`; operator 9 is unmapped.
 pub fn team() -> Vec<Event> {
-    vec![agent("alice", &[1], -1000), agent("bob", &[2], -1000), agent("carol", &[3], -1000)]
+    vec![
+        agent("alice", &[1], -1000),
+        agent("bob", &[2], -1000),
+        agent("carol", &[3], -1000),
+    ]
 }
 
 pub fn create(agent: &str, session: u64, subject: &str, summary: &str, at: i64) -> NativeEvent {
@@ -171,7 +181,10 @@ pub fn ev(event: NativeEvent) -> Event {
 pub fn answered(session: u64, digits: &str, employee: u64, start: i64, talk: u32) -> Vec<Event> {
     let end = start + i64::from(talk);
     vec![
-        n(CallGearKind::Handset, session, start).phone(digits).employee(employee).ev(),
+        n(CallGearKind::Handset, session, start)
+            .phone(digits)
+            .employee(employee)
+            .ev(),
         n(CallGearKind::EndLeg, session, end)
             .phone(digits)
             .employee(employee)
@@ -195,7 +208,10 @@ pub fn answered(session: u64, digits: &str, employee: u64, start: i64, talk: u32
 
 /// The running part of an answered call (no leg end, no `/end`).
 pub fn ringing_answered(session: u64, digits: &str, employee: u64, start: i64) -> Vec<Event> {
-    vec![n(CallGearKind::Handset, session, start).phone(digits).employee(employee).ev()]
+    vec![n(CallGearKind::Handset, session, start)
+        .phone(digits)
+        .employee(employee)
+        .ev()]
 }
 
 /// The end of a call started with [`ringing_answered`].
@@ -208,7 +224,12 @@ pub fn hang_up(session: u64, digits: &str, employee: u64, end: i64, talk: u32) -
             .talk(talk)
             .leg(1)
             .ev(),
-        n(CallGearKind::End, session, end + 1).phone(digits).employee(employee).talk(talk).lost(false).ev(),
+        n(CallGearKind::End, session, end + 1)
+            .phone(digits)
+            .employee(employee)
+            .talk(talk)
+            .lost(false)
+            .ev(),
         n(CallGearKind::Recording, session, end + 60)
             .phone(digits)
             .recording(&format!("https://rec/{session}"))
@@ -232,7 +253,13 @@ pub fn missed(session: u64, digits: &str, offered: &[u64], start: i64) -> Vec<Ev
         })
         .collect();
     let end = start + 10 * (offered.len() as i64 + 1);
-    events.push(n(CallGearKind::End, session, end).phone(digits).talk(0).lost(true).ev());
+    events.push(
+        n(CallGearKind::End, session, end)
+            .phone(digits)
+            .talk(0)
+            .lost(true)
+            .ev(),
+    );
     events
 }
 
@@ -250,8 +277,13 @@ pub fn outbound(
         Some(ticket) => b.external(ticket),
         None => b,
     };
-    let mut events =
-        vec![with(n(CallGearKind::CallOut, session, start).phone(digits).employee(employee).out()).ev()];
+    let mut events = vec![with(
+        n(CallGearKind::CallOut, session, start)
+            .phone(digits)
+            .employee(employee)
+            .out(),
+    )
+    .ev()];
     if talk > 0 {
         events.push(
             with(
