@@ -4,7 +4,8 @@ use crate::datadir;
 use crate::stream::{parse_line, Item};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use ingest::{Delivery, Ingestor, Outcome};
+use ingest::{Delivery, Ingestor, Outcome, Submitted};
+use std::collections::VecDeque;
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +13,8 @@ use std::sync::Arc;
 
 /// Lines handed to the log in one append request (one group commit).
 const CHUNK_LINES_MAX: usize = 4096;
+/// Chunks queued in the log while the next one is parsed.
+const CHUNKS_IN_FLIGHT_MAX: usize = 2;
 /// A line longer than this is refused (the body bound plus room for escaping).
 const LINE_BYTES_MAX: usize = 8 << 20;
 
@@ -69,6 +72,7 @@ pub fn import_file(ingestor: &Ingestor, file: &Path) -> Result<Summary> {
     progress.set_message(file.display().to_string());
     let mut reader = std::io::BufReader::with_capacity(1 << 20, handle);
     let mut summary = Summary::default();
+    let mut in_flight = VecDeque::new();
     let mut chunk = Vec::with_capacity(CHUNK_LINES_MAX);
     let mut line = String::new();
     let mut number = 0u64;
@@ -93,7 +97,8 @@ pub fn import_file(ingestor: &Ingestor, file: &Path) -> Result<Summary> {
             Ok(Some(item)) => item,
             Ok(None) => continue,
             Err(reason) => {
-                flush(ingestor, &mut chunk, &mut summary)?;
+                submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
+                drain(&mut in_flight, &mut summary)?;
                 progress.abandon();
                 bail!("{}:{number}: {reason}", file.display());
             }
@@ -111,19 +116,38 @@ pub fn import_file(ingestor: &Ingestor, file: &Path) -> Result<Summary> {
             timezone,
         });
         if chunk.len() >= CHUNK_LINES_MAX {
-            flush(ingestor, &mut chunk, &mut summary)?;
+            submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
         }
     }
-    flush(ingestor, &mut chunk, &mut summary)?;
+    submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
+    drain(&mut in_flight, &mut summary)?;
     progress.finish_and_clear();
     Ok(summary)
 }
 
-fn flush(ingestor: &Ingestor, chunk: &mut Vec<Delivery>, summary: &mut Summary) -> Result<()> {
+/// Queues `chunk` in the log; waits for the oldest queued chunk first when
+/// [`CHUNKS_IN_FLIGHT_MAX`] are already queued.
+fn submit(
+    ingestor: &Ingestor,
+    chunk: &mut Vec<Delivery>,
+    in_flight: &mut VecDeque<Submitted>,
+    summary: &mut Summary,
+) -> Result<()> {
     if chunk.is_empty() {
         return Ok(());
     }
-    let outcomes = ingestor.deliver_many_blocking(std::mem::take(chunk))?;
-    outcomes.iter().for_each(|o| summary.add(o));
+    if in_flight.len() >= CHUNKS_IN_FLIGHT_MAX {
+        if let Some(oldest) = in_flight.pop_front() {
+            oldest.wait()?.iter().for_each(|o| summary.add(o));
+        }
+    }
+    in_flight.push_back(ingestor.submit_many_blocking(std::mem::take(chunk))?);
+    Ok(())
+}
+
+fn drain(in_flight: &mut VecDeque<Submitted>, summary: &mut Summary) -> Result<()> {
+    while let Some(submitted) = in_flight.pop_front() {
+        submitted.wait()?.iter().for_each(|o| summary.add(o));
+    }
     Ok(())
 }

@@ -11,4 +11,6 @@ pub mod http;
 mod service;
 
 pub use error::Error;
-pub use service::{dedupe_key, Delivery, Ingestor, Options, Outcome, Prepared, BODY_BYTES_MAX};
+pub use service::{
+    dedupe_key, Delivery, Ingestor, Options, Outcome, Prepared, Submitted, BODY_BYTES_MAX,
+};

@@ -152,9 +152,18 @@ impl Ingestor {
         &self,
         deliveries: Vec<Delivery>,
     ) -> Result<Vec<Outcome>, eventlog::Error> {
+        self.submit_many_blocking(deliveries)?.wait()
+    }
+
+    /// Like [`Ingestor::deliver_many_blocking`], but returns once the append is
+    /// queued, so the caller can parse the next chunk while the log commits this
+    /// one. Quarantined deliveries are stored before this returns.
+    pub fn submit_many_blocking(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> Result<Submitted, eventlog::Error> {
         let mut events = Vec::new();
         let mut slots = Vec::with_capacity(deliveries.len());
-        let mut quarantined = Vec::new();
         for delivery in deliveries {
             match self.prepare(delivery) {
                 Prepared::Event(event) => {
@@ -162,34 +171,18 @@ impl Ingestor {
                     events.push(event);
                 }
                 Prepared::Quarantine { item, field } => {
-                    slots.push(Some(quarantined.len()));
-                    quarantined.push((item, field));
+                    let reason = item.reason.clone();
+                    let stored = self.log.quarantine(item).wait()?;
+                    slots.push(Some(Outcome::Quarantined {
+                        id: stored.id(),
+                        reason,
+                        field,
+                    }));
                 }
             }
         }
-        let appended = if events.is_empty() {
-            Vec::new()
-        } else {
-            self.log.append(events, None).wait()?
-        };
-        let mut quarantine_outcomes = Vec::with_capacity(quarantined.len());
-        for (item, field) in quarantined {
-            let reason = item.reason.clone();
-            let stored = self.log.quarantine(item).wait()?;
-            quarantine_outcomes.push(Outcome::Quarantined {
-                id: stored.id(),
-                reason,
-                field,
-            });
-        }
-        let mut appended = appended.into_iter();
-        Ok(slots
-            .into_iter()
-            .map(|slot| match slot {
-                None => outcome(appended.next().expect("one outcome per appended event")),
-                Some(i) => quarantine_outcomes[i].clone(),
-            })
-            .collect())
+        let receipt = (!events.is_empty()).then(|| self.log.append(events, None));
+        Ok(Submitted { slots, receipt })
     }
 
     /// Re-reads quarantined CallGear deliveries with the current parser. Those
@@ -228,6 +221,34 @@ impl Ingestor {
             results.push((record, outcome));
         }
         Ok(results)
+    }
+}
+
+/// A chunk of deliveries whose append is queued in the log.
+#[must_use = "the outcomes are known only after `wait`"]
+pub struct Submitted {
+    /// `None` where the delivery went to the append, else its quarantine outcome.
+    slots: Vec<Option<Outcome>>,
+    receipt: Option<eventlog::Receipt<Vec<AppendOutcome>>>,
+}
+
+impl Submitted {
+    /// Blocks until the append is durable; outcomes in delivery order.
+    pub fn wait(self) -> Result<Vec<Outcome>, eventlog::Error> {
+        let appended = match self.receipt {
+            Some(receipt) => receipt.wait()?,
+            None => Vec::new(),
+        };
+        let mut appended = appended.into_iter();
+        Ok(self
+            .slots
+            .into_iter()
+            .map(|slot| {
+                slot.unwrap_or_else(|| {
+                    outcome(appended.next().expect("one outcome per appended event"))
+                })
+            })
+            .collect())
     }
 }
 
