@@ -1,1 +1,61 @@
-//! Placeholder: arrives with the read models (issue 3).
+//! GraphQL over the read models (CONTRACT.md, "GraphQL").
+//!
+//! Queries read a [`ReadModel`] (the sled projections). Mutations never write a
+//! read model: they validate the agent's action against the read model, append
+//! it to the event log as a native event (at the expected head, so nothing slips
+//! in between validation and append), wait until the projection has applied it,
+//! and answer from the read model. Replaying the log therefore reproduces every
+//! mutation's effect.
+
+mod mutation;
+mod query;
+mod read;
+mod types;
+
+pub use read::{ReadError, ReadModel, TicketFilter, TicketPage};
+
+use async_graphql::{EmptySubscription, Schema};
+use domain::Timestamp;
+use eventlog::EventLog;
+use std::sync::Arc;
+
+pub type CallfoldSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+
+/// Page sizes are bounded.
+pub const PAGE_SIZE_MAX: usize = 500;
+/// How long a mutation waits for the projection to apply what it recorded.
+pub const WAIT_FOR_PROJECTION_MS_MAX: u64 = 10_000;
+/// A document nested deeper than this is refused.
+pub const QUERY_DEPTH_MAX: usize = 12;
+/// A document more complex than this is refused.
+pub const QUERY_COMPLEXITY_MAX: usize = 5_000;
+
+/// What resolvers share.
+#[derive(Clone)]
+pub struct Api {
+    pub read: Arc<dyn ReadModel>,
+    pub log: Arc<dyn EventLog>,
+}
+
+/// Who performs a request and when (per request).
+#[derive(Clone, Debug)]
+pub struct Actor {
+    /// The agent the request acts as; `None` for administrator requests.
+    pub agent_id: Option<String>,
+    /// The time events recorded by this request carry (R17): the server's clock
+    /// at receipt, or a recorded stream line's `at`.
+    pub at: Timestamp,
+}
+
+pub fn schema(api: Api) -> CallfoldSchema {
+    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
+        .data(api)
+        .limit_depth(QUERY_DEPTH_MAX)
+        .limit_complexity(QUERY_COMPLEXITY_MAX)
+        .finish()
+}
+
+/// The SDL of the schema, as `schema.graphql` holds it.
+pub fn sdl() -> String {
+    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription).finish().sdl()
+}

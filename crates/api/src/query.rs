@@ -1,0 +1,96 @@
+use crate::types::{Agent, Call, Channel, Customer, Ticket, TicketStatus};
+use crate::{Api, ReadError, TicketFilter as Filter, PAGE_SIZE_MAX};
+use async_graphql::{Context, Error, InputObject, Object, SimpleObject, ID};
+
+pub struct QueryRoot;
+
+/// Every set field must match.
+#[derive(InputObject, Default)]
+pub struct TicketFilter {
+    pub status: Option<Vec<TicketStatus>>,
+    pub customer_id: Option<ID>,
+    /// Any formatting; digits are compared.
+    pub phone: Option<String>,
+    pub assignee_id: Option<ID>,
+    pub missed: Option<bool>,
+    pub channel: Option<Channel>,
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct TicketConnection {
+    pub nodes: Vec<Ticket>,
+    pub total_count: i32,
+    pub page_info: PageInfo,
+}
+
+fn api<'a>(ctx: &Context<'a>) -> &'a Api {
+    ctx.data_unchecked::<Api>()
+}
+
+pub(crate) fn session_id(id: &ID) -> Result<u64, Error> {
+    id.parse::<u64>()
+        .map_err(|_| Error::new(format!("sessionId {:?} is not a CallGear call_session_id", id.as_str())))
+}
+
+#[Object]
+impl QueryRoot {
+    async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ticket>, ReadError> {
+        Ok(api(ctx).read.ticket(&id)?.map(Ticket))
+    }
+
+    /// Newest first (by last update). `first` is 1–500.
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TicketFilter>,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<TicketConnection, Error> {
+        let first = usize::try_from(first)
+            .ok()
+            .filter(|n| (1..=PAGE_SIZE_MAX).contains(n))
+            .ok_or_else(|| Error::new(format!("first must be between 1 and {PAGE_SIZE_MAX}")))?;
+        let filter = filter.unwrap_or_default();
+        let filter = Filter {
+            status: filter.status.map(|s| s.into_iter().map(Into::into).collect()),
+            customer_id: filter.customer_id.map(|id| id.0),
+            phone: filter.phone,
+            assignee_id: filter.assignee_id.map(|id| id.0),
+            missed: filter.missed,
+            channel: filter.channel.map(Into::into),
+        };
+        let page = api(ctx).read.tickets(&filter, first, after.as_deref())?;
+        Ok(TicketConnection {
+            nodes: page.nodes.into_iter().map(Ticket).collect(),
+            total_count: i32::try_from(page.total_count).unwrap_or(i32::MAX),
+            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor: page.end_cursor },
+        })
+    }
+
+    async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Customer>, ReadError> {
+        Ok(api(ctx).read.customer(&id)?.map(Customer))
+    }
+
+    /// Any formatting of the number: `+7 (499) 372-06-92` finds `74993720692`.
+    async fn customer_by_phone(
+        &self,
+        ctx: &Context<'_>,
+        phone: String,
+    ) -> Result<Option<Customer>, ReadError> {
+        Ok(api(ctx).read.customer_by_phone(&phone)?.map(Customer))
+    }
+
+    async fn call(&self, ctx: &Context<'_>, session_id: ID) -> Result<Option<Call>, Error> {
+        Ok(api(ctx).read.call(self::session_id(&session_id)?)?.map(Call))
+    }
+
+    async fn agents(&self, ctx: &Context<'_>) -> Result<Vec<Agent>, ReadError> {
+        Ok(api(ctx).read.agents()?.into_iter().map(Agent).collect())
+    }
+}

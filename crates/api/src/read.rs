@@ -1,0 +1,60 @@
+//! The port GraphQL reads through; `projections::Views` stands behind it.
+
+use domain::command::Verdict;
+use domain::{Agent, Call, Channel, Customer, NativeEvent, Ticket, TicketId, TicketStatus};
+use std::future::Future;
+use std::pin::Pin;
+
+/// An infrastructure failure of the read model (not a user error).
+#[derive(Debug, thiserror::Error)]
+#[error("read model: {0}")]
+pub struct ReadError(pub String);
+
+/// `TicketFilter` of CONTRACT.md; every set field must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    pub status: Option<Vec<TicketStatus>>,
+    pub customer_id: Option<String>,
+    pub phone: Option<String>,
+    pub assignee_id: Option<String>,
+    pub missed: Option<bool>,
+    pub channel: Option<Channel>,
+}
+
+/// One page of tickets, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct TicketPage {
+    pub nodes: Vec<Ticket>,
+    pub total_count: u64,
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+/// What the GraphQL layer needs from the read models.
+pub trait ReadModel: Send + Sync + 'static {
+    fn ticket(&self, id: &str) -> Result<Option<Ticket>, ReadError>;
+    fn tickets(
+        &self,
+        filter: &TicketFilter,
+        first: usize,
+        after: Option<&str>,
+    ) -> Result<TicketPage, ReadError>;
+    fn customer(&self, id: &str) -> Result<Option<Customer>, ReadError>;
+    fn customer_by_phone(&self, phone: &str) -> Result<Option<Customer>, ReadError>;
+    /// Newest first.
+    fn customer_tickets(&self, customer_id: &str) -> Result<Vec<Ticket>, ReadError>;
+    fn call(&self, session_id: u64) -> Result<Option<Call>, ReadError>;
+    fn call_tickets(&self, session_id: u64) -> Result<Vec<TicketId>, ReadError>;
+    fn agents(&self) -> Result<Vec<Agent>, ReadError>;
+    /// May this action be recorded now? (`domain::command::validate`.)
+    fn validate(&self, action: &NativeEvent) -> Result<Verdict, ReadError>;
+    /// The next log position the read model will apply.
+    fn checkpoint(&self) -> u64;
+    /// Resolves once the read model has applied every position below `position`,
+    /// or fails after `timeout_ms`.
+    fn wait_for(
+        &self,
+        position: u64,
+        timeout_ms: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + '_>>;
+}
