@@ -1,9 +1,8 @@
 //! The webhook endpoints: `POST /webhooks/callgear/{token}/{kind}`.
 
 use crate::{Delivery, Error, Ingestor, Outcome, BODY_BYTES_MAX};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::{Body, HttpBody};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -34,37 +33,62 @@ impl WebhookState {
     }
 }
 
-/// The webhook routes, with their body limit.
+/// Bytes of an over-limit body read and thrown away before the 413 goes out.
+const DRAIN_BYTES_MAX: usize = 16 << 20;
+
+/// The webhook routes. The body limit is [`read_body`]'s.
 pub fn router(state: WebhookState) -> Router {
     Router::new()
         .route("/webhooks/callgear/{token}/{kind}", post(callgear))
-        // One byte over the limit is enough to tell "too large" apart.
-        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)
+}
+
+/// Reads at most [`BODY_BYTES_MAX`] bytes. A larger body is drained (up to
+/// [`DRAIN_BYTES_MAX`] more) before answering 413: a server that closes the
+/// connection with unread request bytes makes the kernel reset it, and the
+/// sender then sees "connection reset" instead of the 413 (lingering close).
+async fn read_body(mut body: Body) -> Result<Vec<u8>, Error> {
+    let mut buffer = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|e| Error::BadBody(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= BODY_BYTES_MAX {
+            buffer.extend_from_slice(&data);
+        } else {
+            buffer = Vec::new();
+            if seen > BODY_BYTES_MAX + DRAIN_BYTES_MAX {
+                break;
+            }
+        }
+    }
+    if seen > BODY_BYTES_MAX {
+        return Err(Error::BodyTooLarge {
+            limit_bytes: BODY_BYTES_MAX,
+        });
+    }
+    Ok(buffer)
 }
 
 async fn callgear(
     State(state): State<WebhookState>,
     Path((token, kind)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     if !state.token_matches(&token) {
         return Err(Error::NotFound);
     }
     let kind = CallGearKind::parse(&kind).ok_or(Error::NotFound)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::BodyTooLarge {
-                limit_bytes: BODY_BYTES_MAX,
-            }
-        } else {
-            Error::BadBody(rejection.body_text())
-        }
-    })?;
+    let body = read_body(body).await?;
     let received_at = Timestamp::from_datetime(chrono::Utc::now());
     let delivery = Delivery {
         kind,
-        raw: body.to_vec(),
+        raw: body,
         received_at,
         timezone: None,
     };

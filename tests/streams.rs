@@ -1,0 +1,373 @@
+//! Recorded streams (CONTRACT.md, "Recorded streams"): `callfold import` and
+//! `callfold export` on real data dirs.
+
+mod common;
+
+use common::{
+    bytes, callgear, client, post, quarantine_list, quarantine_show, run, run_ok, stream_line,
+    stream_line_raw, Server,
+};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// Counts of the one-line import summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Summary {
+    accepted: u64,
+    duplicates: u64,
+    quarantined: u64,
+}
+
+fn summary(accepted: u64, duplicates: u64, quarantined: u64) -> Summary {
+    Summary {
+        accepted,
+        duplicates,
+        quarantined,
+    }
+}
+
+/// Runs `callfold import FILES...`, asserts exit 0 and one summary line.
+fn import(data_dir: &Path, files: &[&Path]) -> Summary {
+    let mut args = vec!["import"];
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    let stdout = String::from_utf8(run_ok(data_dir, &args)).expect("UTF-8 summary");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "the summary is one line: {stdout:?}");
+    let count = |word: &str| -> u64 {
+        lines[0]
+            .split([',', ':'])
+            .filter_map(|part| {
+                let mut words = part.split_whitespace();
+                let number = words.next()?.parse::<u64>().ok()?;
+                (words.next()? == word).then_some(number)
+            })
+            .next()
+            .unwrap_or_else(|| panic!("no {word:?} count in {:?}", lines[0]))
+    };
+    Summary {
+        accepted: count("accepted"),
+        duplicates: count("duplicates"),
+        quarantined: count("quarantined"),
+    }
+}
+
+fn write(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write stream file");
+    path
+}
+
+fn same_instant(a: &str, b: &str) -> bool {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).expect("RFC 3339");
+    parse(a) == parse(b)
+}
+
+/// A realistic recorded day: for each session an inbound call that was answered
+/// (handset, endleg, end, recording) or an outbound one (callout, legout, end).
+fn recorded_calls(
+    sessions: std::ops::Range<u64>,
+) -> Vec<(String, &'static str, serde_json::Value)> {
+    let mut lines = Vec::new();
+    for (i, session) in sessions.enumerate() {
+        let kinds: &[&str] = if i % 3 == 2 {
+            &["callout", "legout", "end"]
+        } else {
+            &["handset", "endleg", "end", "recording"]
+        };
+        for (j, kind) in kinds.iter().enumerate() {
+            let at = format!("2024-04-05T09:{:02}:{:02}.250Z", i % 60, j * 7);
+            lines.push((at, *kind, callgear(kind, session)));
+        }
+    }
+    lines
+}
+
+#[test]
+fn import_reads_object_and_string_bodies_skipping_comments_and_blank_lines() {
+    let (tmp, data) = common::temp();
+    let handset = callgear("handset", 3_392_144_960);
+    let endleg = callgear("endleg", 3_392_144_960);
+    let end = callgear("end", 3_392_144_960);
+    // A string body is the exact raw delivery, whitespace and all.
+    let endleg_raw = serde_json::to_string_pretty(&endleg).expect("JSON");
+    let broken = "{\"notification_name\": \"Записанный разговор\", \"call_info\": {\"call_session_id\": 3392144960,";
+    let file = write(
+        tmp.path(),
+        "day.ndjson",
+        &[
+            "// recorded from the CallGear account, 2024-04-05".to_string(),
+            String::new(),
+            stream_line("2024-04-05T09:00:01.250Z", "handset", &handset),
+            "   ".to_string(),
+            stream_line_raw("2024-04-05T09:02:00Z", "endleg", &endleg_raw),
+            "  // an indented comment".to_string(),
+            stream_line_raw("2024-04-05T09:02:30Z", "recording", broken),
+            stream_line("2024-04-05T12:02:01+03:00", "end", &end),
+        ],
+    );
+    assert_eq!(import(&data, &[&file]), summary(3, 0, 1));
+
+    let log = common::export(&data);
+    let expect = [
+        ("2024-04-05T09:00:01.250Z", "/handset", bytes(&handset)),
+        (
+            "2024-04-05T09:02:00Z",
+            "/endleg",
+            endleg_raw.clone().into_bytes(),
+        ),
+        ("2024-04-05T09:02:01Z", "/end", bytes(&end)),
+    ];
+    assert_eq!(log.len(), expect.len(), "{log:#?}");
+    for (entry, (at, path, body)) in log.iter().zip(&expect) {
+        assert!(same_instant(&entry.at, at), "{entry:?} expected at {at}");
+        assert_eq!(entry.path, *path);
+        assert_eq!(
+            entry.body.as_bytes(),
+            &body[..],
+            "{path}: body not kept exactly"
+        );
+    }
+
+    let quarantined = quarantine_list(&data);
+    assert_eq!(quarantined.len(), 1, "{quarantined:#?}");
+    assert_eq!(quarantined[0]["kind"], "recording");
+    assert_eq!(quarantined[0]["body"], broken);
+    assert!(same_instant(
+        quarantined[0]["at"].as_str().expect("at"),
+        "2024-04-05T09:02:30Z"
+    ));
+    let id = quarantined[0]["id"].as_u64().expect("id");
+    assert_eq!(quarantine_show(&data, id), broken.as_bytes());
+}
+
+#[test]
+fn a_line_that_cannot_be_ingested_fails_the_import_naming_file_and_line() {
+    let good = |session: u64| stream_line("2024-04-05T09:00:01Z", "end", &callgear("end", session));
+    let check = |bad: &str, expect: &str| {
+        let (tmp, data) = common::temp();
+        let lines = [
+            "// header".to_string(),
+            good(1),
+            good(2),
+            bad.to_string(),
+            good(3),
+        ];
+        let file = write(tmp.path(), "bad.ndjson", &lines);
+        let output = run(&data, &["import", &file.display().to_string()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{bad}: {stderr}");
+        let place = format!("{}:4", file.display());
+        assert!(
+            stderr.contains(&place),
+            "{bad}: {stderr:?} does not name {place}"
+        );
+        assert!(
+            stderr.to_lowercase().contains(expect),
+            "{bad}: {stderr:?} does not say {expect:?}"
+        );
+        // Nothing after the bad line was imported.
+        let log = common::export(&data);
+        assert!(
+            log.len() <= 2,
+            "{bad}: lines after the bad one were imported"
+        );
+        // Fixing the line and importing again completes the log, in order.
+        let fixed = [good(1), good(2), good(3)];
+        let file = write(tmp.path(), "fixed.ndjson", &fixed);
+        let got = import(&data, &[&file]);
+        assert_eq!(got.accepted + got.duplicates, 3, "{bad}: {got:?}");
+        let bodies: Vec<String> = common::export(&data).into_iter().map(|e| e.body).collect();
+        let want: Vec<String> = (1..=3)
+            .map(|s| serde_json::to_string(&callgear("end", s)).expect("JSON"))
+            .collect();
+        assert_eq!(bodies, want, "{bad}");
+    };
+    // Not NDJSON.
+    check(
+        r#"{"at":"2024-04-05T09:00:01Z","path":"/end","body":{"#,
+        "ndjson",
+    );
+    check("[1, 2, 3]", "ndjson");
+    check("just text", "ndjson");
+    // NDJSON, but not a recorded-stream line.
+    check(r#"{"path":"/end","body":{}}"#, "\"at\"");
+    check(r#"{"at":"yesterday","path":"/end","body":{}}"#, "rfc 3339");
+    check(
+        r#"{"at":"2024-04-05T09:00:01Z","path":"/hangup","body":{}}"#,
+        "hangup",
+    );
+    check(r#"{"at":"2024-04-05T09:00:01Z","path":"/end"}"#, "\"body\"");
+    // Kinds this build cannot replay yet: a clear refusal, not silence.
+    check(
+        r#"{"at":"2024-04-05T09:02:00Z","graphql":"mutation { addNote(ticketId: \"1\", body: \"x\") { id } }","variables":{},"agent":"a1"}"#,
+        "graphql",
+    );
+    check(
+        r#"{"at":"2024-04-05T09:02:00Z","event":{"type":"agent_status","agent":"a1"}}"#,
+        "event",
+    );
+}
+
+#[test]
+fn a_missing_file_fails_the_import_naming_it() {
+    let (tmp, data) = common::temp();
+    let missing = tmp.path().join("no-such-stream.ndjson");
+    let output = run(&data, &["import", &missing.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no-such-stream.ndjson"), "{stderr}");
+}
+
+#[test]
+fn importing_the_same_file_twice_gives_only_duplicates() {
+    let (tmp, data) = common::temp();
+    let calls = recorded_calls(4_100_000_000..4_100_000_012);
+    let mut lines: Vec<String> = calls
+        .iter()
+        .map(|(at, kind, body)| stream_line(at, kind, body))
+        .collect();
+    lines.push(stream_line_raw(
+        "2024-04-05T10:00:00Z",
+        "end",
+        "{\"call_info\":",
+    ));
+    let file = write(tmp.path(), "day.ndjson", &lines);
+    let n = calls.len() as u64;
+    assert_eq!(import(&data, &[&file]), summary(n, 0, 1));
+    let first = common::export_raw(&data);
+    assert_eq!(import(&data, &[&file]), summary(0, n, 1));
+    assert_eq!(
+        common::export_raw(&data),
+        first,
+        "a repeated import changed the log"
+    );
+    assert_eq!(
+        quarantine_list(&data).len(),
+        1,
+        "the broken line was kept twice"
+    );
+
+    // Two files in one run; the second repeats part of the first and adds one.
+    let extra = callgear("end", 4_100_000_999);
+    let mut second: Vec<String> = lines[..5].to_vec();
+    second.push(stream_line("2024-04-05T11:00:00Z", "end", &extra));
+    let second = write(tmp.path(), "retries.ndjson", &second);
+    assert_eq!(import(&data, &[&file, &second]), summary(1, n + 5, 1));
+    let log = common::export(&data);
+    assert_eq!(log.len() as u64, n + 1);
+    assert_eq!(
+        log[n as usize].body,
+        serde_json::to_string(&extra).expect("JSON")
+    );
+}
+
+#[tokio::test]
+async fn export_then_import_into_an_empty_data_dir_is_byte_identical() {
+    let (tmp, data) = common::temp();
+    // Part of the log from a recorded stream, in two time zones ...
+    let calls = recorded_calls(4_200_000_000..4_200_000_006);
+    let mut lines: Vec<String> = calls
+        .iter()
+        .map(|(at, kind, body)| stream_line(at, kind, body))
+        .collect();
+    let moscow = callgear("end", 4_200_000_100);
+    lines.push(
+        json!({"at": "2024-04-05T09:30:00.5Z", "path": "/end", "tz": "Europe/Moscow", "body": moscow})
+            .to_string(),
+    );
+    lines.push(stream_line_raw(
+        "2024-04-05T09:31:00Z",
+        "recording",
+        "{\r\n  \"call_info\": {\"call_session_id\": 4200000101},\r\n  \"notification_name\": \"Записанный разговор\"\r\n}",
+    ));
+    let file = write(tmp.path(), "day.ndjson", &lines);
+    let imported = import(&data, &[&file]);
+    assert_eq!(imported.duplicates, 0);
+    // ... and part of it live, over HTTP.
+    let server = Server::start(&data);
+    let http = client();
+    let mut live = 0;
+    for (i, kind) in common::KINDS.iter().enumerate() {
+        let position = post(
+            &http,
+            &server.url(kind),
+            bytes(&callgear(kind, 4_200_001_000 + i as u64)),
+        )
+        .await
+        .accepted();
+        assert_eq!(position, imported.accepted + live);
+        live += 1;
+    }
+    server.stop();
+
+    let exported = common::export_raw(&data);
+    let total = imported.accepted + live;
+    assert_eq!(
+        exported.iter().filter(|b| **b == b'\n').count() as u64,
+        total
+    );
+
+    let (copy_tmp, copy) = common::temp();
+    let export_file = copy_tmp.path().join("export.ndjson");
+    std::fs::write(&export_file, &exported).expect("write export");
+    assert_eq!(import(&copy, &[&export_file]), summary(total, 0, 0));
+    let again = common::export_raw(&copy);
+    assert!(
+        again == exported,
+        "export → import → export differs:\n{}\n---\n{}",
+        String::from_utf8_lossy(&exported),
+        String::from_utf8_lossy(&again)
+    );
+    // The export is the log: importing it back into the original changes nothing.
+    assert_eq!(import(&data, &[&export_file]), summary(0, total, 0));
+}
+
+#[tokio::test]
+async fn live_and_imported_deliveries_are_one_log_with_one_dedupe() {
+    let (tmp, data) = common::temp();
+    let live: Vec<(&str, Vec<u8>)> = ["handset", "endleg", "end"]
+        .into_iter()
+        .map(|kind| (kind, bytes(&callgear(kind, 4_300_000_000))))
+        .collect();
+    let server = Server::start(&data);
+    let http = client();
+    for (expected, (kind, body)) in live.iter().enumerate() {
+        assert_eq!(
+            post(&http, &server.url(kind), body.clone())
+                .await
+                .accepted(),
+            expected as u64
+        );
+    }
+    server.stop();
+
+    // The same deliveries recorded elsewhere (other formatting), plus a new one.
+    let recording = callgear("recording", 4_300_000_000);
+    let mut lines: Vec<String> = live
+        .iter()
+        .map(|(kind, body)| {
+            let value: serde_json::Value = serde_json::from_slice(body).expect("JSON");
+            stream_line_raw(
+                "2024-04-05T09:00:00Z",
+                kind,
+                &serde_json::to_string_pretty(&value).expect("JSON"),
+            )
+        })
+        .collect();
+    lines.push(stream_line("2024-04-05T09:05:00Z", "recording", &recording));
+    let file = write(tmp.path(), "same.ndjson", &lines);
+    assert_eq!(import(&data, &[&file]), summary(1, 3, 0));
+
+    // And the server recognises what the import appended.
+    let server = Server::start(&data);
+    assert_eq!(
+        post(&http, &server.url("recording"), bytes(&recording))
+            .await
+            .duplicate(),
+        3
+    );
+    let next = bytes(&callgear("end", 4_300_000_001));
+    assert_eq!(post(&http, &server.url("end"), next).await.accepted(), 4);
+    server.stop();
+}
