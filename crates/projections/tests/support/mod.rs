@@ -300,10 +300,32 @@ impl Fixture {
         Fixture { dir, log, views }
     }
 
+    /// Closes the views, lets `f` edit their sled tree directly, opens them again.
+    pub fn edit_views_raw(self, f: impl FnOnce(&sled::Tree)) -> Fixture {
+        let Fixture { dir, log, views } = self;
+        drop(views);
+        {
+            let db = sled::open(dir.path().join("views")).unwrap();
+            f(&db.open_tree("helpdesk").unwrap());
+            db.flush().unwrap();
+        }
+        let views = Views::open(dir.path().join("views")).unwrap();
+        Fixture { dir, log, views }
+    }
+
     /// Appends events as deliveries would, each with a fresh dedupe key.
     pub fn append(&self, events: &[Event]) {
+        self.log.append(self.batch(events), None).wait().unwrap();
+    }
+
+    /// [`Fixture::append`] from async code.
+    pub async fn append_async(&self, events: &[Event]) {
+        self.log.append(self.batch(events), None).await.unwrap();
+    }
+
+    fn batch(&self, events: &[Event]) -> Vec<NewEvent> {
         let head = self.log.head();
-        let batch: Vec<NewEvent> = events
+        let batch = events
             .iter()
             .enumerate()
             .map(|(i, event)| {
@@ -323,7 +345,7 @@ impl Fixture {
                 }
             })
             .collect();
-        self.log.append(batch, None).wait().unwrap();
+        batch
     }
 
     pub fn projector(&self, batch_events_max: usize) -> Projector {
