@@ -1,0 +1,155 @@
+//! Key layout of the `helpdesk` tree. One tree, a one-byte prefix per kind, so
+//! that a single atomic sled batch covers records, indexes and the checkpoint:
+//!
+//! | key | value |
+//! |---|---|
+//! | `@checkpoint` | next log position to apply, u64 big-endian |
+//! | `D` | `Directory` |
+//! | `P` + phone digits | `PhoneRecord` |
+//! | `S` + session id (u64 BE) | `SessionRecord` |
+//! | `C` + customer id | `Desk` |
+//! | `T` + ticket id | ticket view: the `Ticket` and the phones it is indexed under |
+//! | `o` + sort key | empty: every ticket, newest first |
+//! | `i` + field + value + sort key | empty: tickets by status, customer, ... |
+//!
+//! The sort key is `!(updated_at as order-preserving u64)` (8 bytes, so newer
+//! sorts first) followed by the ticket id (ties: id ascending). An index value is
+//! length-prefixed (u32 BE), so no value's prefix can match another's.
+
+use domain::{Channel, Phone, TicketStatus, Timestamp};
+
+pub(crate) const CHECKPOINT: &[u8] = b"@checkpoint";
+pub(crate) const DIRECTORY: u8 = b'D';
+pub(crate) const PHONE: u8 = b'P';
+pub(crate) const SESSION: u8 = b'S';
+pub(crate) const DESK: u8 = b'C';
+pub(crate) const TICKET: u8 = b'T';
+pub(crate) const ORDER: u8 = b'o';
+pub(crate) const INDEX: u8 = b'i';
+
+pub(crate) fn directory() -> [u8; 1] {
+    [DIRECTORY]
+}
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + rest.len());
+    key.push(prefix);
+    key.extend_from_slice(rest);
+    key
+}
+
+pub(crate) fn phone(phone: &Phone) -> Vec<u8> {
+    prefixed(PHONE, phone.digits().as_bytes())
+}
+
+pub(crate) fn session(id: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = SESSION;
+    key[1..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+pub(crate) fn desk(id: &str) -> Vec<u8> {
+    prefixed(DESK, id.as_bytes())
+}
+
+pub(crate) fn ticket(id: &str) -> Vec<u8> {
+    prefixed(TICKET, id.as_bytes())
+}
+
+/// Newest first, then by id.
+pub(crate) fn sort_key(updated_at: Timestamp, id: &str) -> Vec<u8> {
+    let ordered = (updated_at.micros() as u64) ^ (1 << 63);
+    let mut key = Vec::with_capacity(8 + id.len());
+    key.extend_from_slice(&(!ordered).to_be_bytes());
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The ticket id inside a sort key.
+pub(crate) fn sort_key_id(sort_key: &[u8]) -> Option<&str> {
+    sort_key
+        .get(8..)
+        .and_then(|id| std::str::from_utf8(id).ok())
+        .filter(|id| !id.is_empty())
+}
+
+/// What a secondary index is keyed by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Field<'a> {
+    Status(TicketStatus),
+    Customer(&'a str),
+    Assignee(&'a str),
+    Missed(bool),
+    Channel(Channel),
+    Phone(&'a Phone),
+}
+
+/// `i` + field tag + length-prefixed value: every entry of one index value.
+pub(crate) fn index_prefix(field: &Field<'_>) -> Vec<u8> {
+    let (tag, value): (u8, &[u8]) = match field {
+        Field::Status(TicketStatus::Open) => (b's', b"o"),
+        Field::Status(TicketStatus::Pending) => (b's', b"p"),
+        Field::Status(TicketStatus::Closed) => (b's', b"c"),
+        Field::Customer(id) => (b'c', id.as_bytes()),
+        Field::Assignee(id) => (b'a', id.as_bytes()),
+        Field::Missed(false) => (b'm', b"0"),
+        Field::Missed(true) => (b'm', b"1"),
+        Field::Channel(Channel::Calls) => (b'h', b"c"),
+        Field::Channel(Channel::Sms) => (b'h', b"s"),
+        Field::Channel(Channel::Email) => (b'h', b"e"),
+        Field::Phone(phone) => (b'p', phone.digits().as_bytes()),
+    };
+    let mut key = Vec::with_capacity(6 + value.len());
+    key.push(INDEX);
+    key.push(tag);
+    key.extend_from_slice(&(value.len() as u32).to_be_bytes());
+    key.extend_from_slice(value);
+    key
+}
+
+pub(crate) fn order_prefix() -> [u8; 1] {
+    [ORDER]
+}
+
+/// A key as people read it, for error messages.
+pub(crate) fn describe(key: &[u8]) -> String {
+    let text = |rest: &[u8]| String::from_utf8_lossy(rest).into_owned();
+    match key.split_first() {
+        Some((&DIRECTORY, [])) => "directory".to_owned(),
+        Some((&PHONE, rest)) => format!("phone {}", text(rest)),
+        Some((&SESSION, rest)) if rest.len() == 8 => {
+            let mut id = [0u8; 8];
+            id.copy_from_slice(rest);
+            format!("session {}", u64::from_be_bytes(id))
+        }
+        Some((&DESK, rest)) => format!("customer {}", text(rest)),
+        Some((&TICKET, rest)) => format!("ticket {}", text(rest)),
+        _ => format!("key {}", text(key)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_put_newer_first_then_id() {
+        let mut keys = [
+            sort_key(Timestamp(-5), "a"),
+            sort_key(Timestamp(10), "b"),
+            sort_key(Timestamp(10), "a"),
+            sort_key(Timestamp(0), "z"),
+        ];
+        keys.sort();
+        let ids: Vec<&str> = keys.iter().map(|k| sort_key_id(k).unwrap()).collect();
+        assert_eq!(ids, ["a", "b", "z", "a"]);
+    }
+
+    #[test]
+    fn index_values_do_not_prefix_each_other() {
+        let short = index_prefix(&Field::Customer("cus-1"));
+        let long = index_prefix(&Field::Customer("cus-12"));
+        assert!(!long.starts_with(&short));
+    }
+}

@@ -1,0 +1,223 @@
+//! The write overlay: a domain [`Store`] over the committed views.
+//!
+//! During a batch every record the domain reads is loaded once and kept; every
+//! put lands here, so later reads in the batch see it. [`Overlay::commit`]
+//! turns the dirty records, the re-indexed tickets and the checkpoint into one
+//! atomic sled batch. The overlay lives for one batch (at most
+//! `Options::batch_events_max` events), which bounds what it holds.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use domain::TicketId;
+use domain::{CustomerId, Desk, Directory, Phone, PhoneRecord, SessionId, SessionRecord, Store};
+
+use crate::codec::{self, Kind};
+use crate::index::{self, TicketView};
+use crate::keys;
+use crate::views::Views;
+use crate::Error;
+
+struct Slot<T> {
+    /// `None`: no such record (or deleted).
+    value: Option<T>,
+    dirty: bool,
+}
+
+type Slots<K, T> = RefCell<BTreeMap<K, Slot<T>>>;
+
+pub(crate) struct Overlay<'v> {
+    views: &'v Views,
+    directory: Slots<(), Directory>,
+    phones: Slots<Phone, PhoneRecord>,
+    sessions: Slots<SessionId, SessionRecord>,
+    desks: Slots<CustomerId, Desk>,
+}
+
+fn read<K: Ord + Clone, T: Clone>(
+    slots: &Slots<K, T>,
+    key: &K,
+    load: impl FnOnce() -> Result<Option<T>, Error>,
+) -> Result<Option<T>, Error> {
+    if let Some(slot) = slots.borrow().get(key) {
+        return Ok(slot.value.clone());
+    }
+    let value = load()?;
+    let slot = Slot {
+        value: value.clone(),
+        dirty: false,
+    };
+    slots.borrow_mut().insert(key.clone(), slot);
+    Ok(value)
+}
+
+fn write<K: Ord, T>(slots: &mut Slots<K, T>, key: K, value: Option<T>) {
+    slots.get_mut().insert(key, Slot { value, dirty: true });
+}
+
+/// Dirty records into the batch.
+fn stage<K, T>(batch: &mut sled::Batch, slots: Slots<K, T>, kind: Kind, key: impl Fn(&K) -> Vec<u8>)
+where
+    T: for<'a> rkyv::Serialize<
+        rkyv::api::high::HighSerializer<
+            rkyv::util::AlignedVec,
+            rkyv::ser::allocator::ArenaHandle<'a>,
+            rkyv::rancor::Error,
+        >,
+    >,
+{
+    for (k, slot) in slots.into_inner() {
+        if !slot.dirty {
+            continue;
+        }
+        match slot.value {
+            Some(value) => batch.insert(key(&k), codec::encode(kind, &value)),
+            None => batch.remove(key(&k)),
+        }
+    }
+}
+
+impl<'v> Overlay<'v> {
+    pub(crate) fn new(views: &'v Views) -> Overlay<'v> {
+        Overlay {
+            views,
+            directory: RefCell::default(),
+            phones: RefCell::default(),
+            sessions: RefCell::default(),
+            desks: RefCell::default(),
+        }
+    }
+
+    /// The ticket as the overlay has it now, with the phones it is indexed under:
+    /// the customer phones of the ticket's calls (each session's contact number).
+    fn ticket_view(&self, id: &str) -> Result<Option<TicketView>, Error> {
+        let Some(ticket) = domain::state::find_ticket(self, id)? else {
+            return Ok(None);
+        };
+        let mut phones = BTreeSet::new();
+        for &session in &ticket.calls {
+            if let Some(phone) = self.session(session)?.and_then(|r| r.phone()) {
+                phones.insert(phone);
+            }
+        }
+        Ok(Some(TicketView {
+            ticket,
+            phones: phones.into_iter().collect(),
+        }))
+    }
+
+    /// Writes every put, the index entries of `tickets` (and of the tickets of
+    /// every rewritten session) and `checkpoint` in one atomic batch.
+    pub(crate) fn commit(
+        self,
+        checkpoint: u64,
+        mut tickets: BTreeSet<TicketId>,
+    ) -> Result<CommitStats, Error> {
+        // A session's phone may change without its tickets' content changing.
+        for slot in self.sessions.borrow().values() {
+            if let (true, Some(record)) = (slot.dirty, &slot.value) {
+                tickets.extend(record.tickets.iter().cloned());
+            }
+        }
+        let mut batch = sled::Batch::default();
+        let mut stats = CommitStats::default();
+        for id in &tickets {
+            let old = self.views.ticket_view(id)?;
+            let new = self.ticket_view(id)?;
+            if old != new {
+                index::stage(&mut batch, id, old.as_ref(), new.as_ref());
+                stats.tickets_reindexed += 1;
+            }
+        }
+        let Overlay {
+            views,
+            directory,
+            phones,
+            sessions,
+            desks,
+        } = self;
+        stats.records_written = [
+            dirty_count(&directory),
+            dirty_count(&phones),
+            dirty_count(&sessions),
+            dirty_count(&desks),
+        ]
+        .iter()
+        .sum();
+        stage(&mut batch, directory, Kind::Directory, |()| {
+            keys::directory().to_vec()
+        });
+        stage(&mut batch, phones, Kind::Phone, keys::phone);
+        stage(&mut batch, sessions, Kind::Session, |id| {
+            keys::session(*id).to_vec()
+        });
+        stage(&mut batch, desks, Kind::Desk, |id| keys::desk(id));
+        views.commit(batch, checkpoint)?;
+        Ok(stats)
+    }
+}
+
+fn dirty_count<K, T>(slots: &Slots<K, T>) -> usize {
+    slots.borrow().values().filter(|s| s.dirty).count()
+}
+
+/// What one commit wrote (for tracing).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CommitStats {
+    pub records_written: usize,
+    pub tickets_reindexed: usize,
+}
+
+impl Store for Overlay<'_> {
+    type Error = Error;
+
+    fn directory(&self) -> Result<Directory, Error> {
+        let value = read(&self.directory, &(), || {
+            self.views.load(Kind::Directory, &keys::directory())
+        })?;
+        Ok(value.unwrap_or_default())
+    }
+
+    fn phone(&self, phone: &Phone) -> Result<Option<PhoneRecord>, Error> {
+        read(&self.phones, phone, || {
+            self.views.load(Kind::Phone, &keys::phone(phone))
+        })
+    }
+
+    fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, Error> {
+        read(&self.sessions, &id, || {
+            self.views.load(Kind::Session, &keys::session(id))
+        })
+    }
+
+    fn desk(&self, id: &str) -> Result<Option<Desk>, Error> {
+        read(&self.desks, &id.to_owned(), || {
+            self.views.load(Kind::Desk, &keys::desk(id))
+        })
+    }
+
+    fn put_directory(&mut self, directory: Directory) -> Result<(), Error> {
+        write(&mut self.directory, (), Some(directory));
+        Ok(())
+    }
+
+    fn put_phone(&mut self, record: PhoneRecord) -> Result<(), Error> {
+        write(&mut self.phones, record.phone.clone(), Some(record));
+        Ok(())
+    }
+
+    fn put_session(&mut self, record: SessionRecord) -> Result<(), Error> {
+        write(&mut self.sessions, record.id, Some(record));
+        Ok(())
+    }
+
+    fn put_desk(&mut self, desk: Desk) -> Result<(), Error> {
+        write(&mut self.desks, desk.id.clone(), Some(desk));
+        Ok(())
+    }
+
+    fn delete_desk(&mut self, id: &str) -> Result<(), Error> {
+        write(&mut self.desks, id.to_owned(), None);
+        Ok(())
+    }
+}

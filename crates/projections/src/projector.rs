@@ -1,0 +1,332 @@
+//! The worker that folds the event log into [`Views`]: Options → Service → Handle.
+//!
+//! [`Projector`] (the service) applies batches on the caller's thread:
+//! [`Projector::catch_up_blocking`] for CLI commands, [`Projector::rebuild_blocking`]
+//! for `callfold rebuild`. [`Projector::spawn`] starts a dedicated thread (sled is
+//! synchronous) that follows the log's durable head and returns a [`Handle`] for
+//! async callers ([`Handle::wait_for`]). Whoever applies holds one lock, so the
+//! worker and a blocking catch-up never interleave batches.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use eventlog::{EventLog, Position};
+use tokio::sync::watch;
+
+use crate::overlay::Overlay;
+use crate::views::Views;
+use crate::Error;
+
+/// The projection's name (tracing field `projection`, metrics label).
+pub const NAME: &str = "helpdesk";
+
+/// Upper bound on [`Options::batch_events_max`].
+pub const BATCH_EVENTS_MAX: usize = 1024;
+
+/// How the projector runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Envelopes read, applied and committed together (1..=[`BATCH_EVENTS_MAX`]).
+    pub batch_events_max: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            batch_events_max: BATCH_EVENTS_MAX,
+        }
+    }
+}
+
+/// Where the projection stands, as [`Handle::progress`] publishes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The next log position to apply.
+    pub checkpoint: Position,
+    /// Set when the worker stopped on an error (it does not retry).
+    pub failure: Option<String>,
+}
+
+struct Shared {
+    views: Views,
+    log: Arc<dyn EventLog>,
+    batch_events_max: usize,
+    /// Held while a batch is applied and committed.
+    apply: Mutex<()>,
+    progress: watch::Sender<Progress>,
+}
+
+/// The helpdesk projector (the service).
+pub struct Projector {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Projector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projector")
+            .field("checkpoint", &self.checkpoint())
+            .finish()
+    }
+}
+
+impl Shared {
+    fn lag(&self) -> u64 {
+        self.log.head().saturating_sub(self.views.checkpoint())
+    }
+
+    fn fail(&self, error: &Error) {
+        tracing::error!(projection = NAME, checkpoint = self.views.checkpoint(), %error, "projection stopped");
+        self.progress
+            .send_modify(|p| p.failure = Some(error.to_string()));
+    }
+
+    /// Applies and commits one batch; returns how many envelopes it applied.
+    fn step(&self) -> Result<usize, Error> {
+        let _apply = self.apply.lock().unwrap_or_else(PoisonError::into_inner);
+        let from = self.views.checkpoint();
+        let envelopes = self.log.read(from, self.batch_events_max)?;
+        if envelopes.is_empty() {
+            return Ok(0);
+        }
+        let span = tracing::debug_span!("project", projection = NAME, position = from);
+        let _span = span.enter();
+        let mut overlay = Overlay::new(&self.views);
+        let mut tickets = BTreeSet::new();
+        let mut next = from;
+        for envelope in &envelopes {
+            if envelope.position != next {
+                return Err(Error::Gap {
+                    expected: next,
+                    found: envelope.position,
+                });
+            }
+            let changed = domain::apply(&mut overlay, &envelope.event, envelope.received_at)?;
+            tickets.extend(changed.tickets);
+            next += 1;
+        }
+        let stats = overlay.commit(next, tickets)?;
+        tracing::debug!(
+            events = envelopes.len(),
+            records = stats.records_written,
+            tickets = stats.tickets_reindexed,
+            checkpoint = next,
+            "committed"
+        );
+        self.progress.send_modify(|p| p.checkpoint = next);
+        Ok(envelopes.len())
+    }
+
+    fn catch_up(&self) -> Result<Position, Error> {
+        let head = self.log.head();
+        while self.views.checkpoint() < head {
+            if self.step()? == 0 {
+                break;
+            }
+        }
+        Ok(self.views.checkpoint())
+    }
+}
+
+impl Projector {
+    /// A projector of `log` into `views`. Applies nothing until asked.
+    pub fn new(options: Options, views: Views, log: Arc<dyn EventLog>) -> Projector {
+        let batch_events_max = options.batch_events_max.clamp(1, BATCH_EVENTS_MAX);
+        let (progress, _) = watch::channel(Progress {
+            checkpoint: views.checkpoint(),
+            failure: None,
+        });
+        Projector {
+            shared: Arc::new(Shared {
+                views,
+                log,
+                batch_events_max,
+                apply: Mutex::new(()),
+                progress,
+            }),
+        }
+    }
+
+    pub fn views(&self) -> &Views {
+        &self.shared.views
+    }
+
+    /// The next log position to apply.
+    pub fn checkpoint(&self) -> Position {
+        self.shared.views.checkpoint()
+    }
+
+    /// Events in the log not yet in the views: log head − checkpoint.
+    pub fn lag(&self) -> u64 {
+        self.shared.lag()
+    }
+
+    /// Applies every event up to the log head as it is now; returns the checkpoint.
+    pub fn catch_up_blocking(&self) -> Result<Position, Error> {
+        self.shared.catch_up()
+    }
+
+    /// Clears the views and re-applies the log from position 0; returns the checkpoint.
+    pub fn rebuild_blocking(&self) -> Result<Position, Error> {
+        {
+            let _apply = self
+                .shared
+                .apply
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            tracing::info!(projection = NAME, "rebuilding from position 0");
+            self.shared.views.clear()?;
+            self.shared.progress.send_modify(|p| p.checkpoint = 0);
+        }
+        self.shared.catch_up()
+    }
+
+    /// Starts the worker thread: it applies batches until it reaches the log
+    /// head, then waits for the head to move. It stops on the first error
+    /// (recorded in [`Progress::failure`]) and when the last [`Handle`] is
+    /// dropped or [`Handle::shutdown`] is called.
+    pub fn spawn(self) -> Result<Handle, Error> {
+        let (stop, stop_rx) = watch::channel(false);
+        let shared = Arc::clone(&self.shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("projection-{NAME}"))
+            .spawn(move || run(&shared, stop_rx))?;
+        Ok(Handle {
+            shared: self.shared,
+            worker: Arc::new(Worker {
+                stop,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+}
+
+fn run(shared: &Shared, mut stop: watch::Receiver<bool>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return shared.fail(&Error::Spawn(error)),
+    };
+    let mut head = shared.log.subscribe();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match shared.step() {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(error) => return shared.fail(&error),
+        }
+        let checkpoint = shared.views.checkpoint();
+        let stopped = runtime.block_on(async {
+            tokio::select! {
+                moved = head.wait_for(|head| *head > checkpoint) => moved.is_err(),
+                _ = stop.wait_for(|stop| *stop) => true,
+            }
+        });
+        if stopped {
+            return;
+        }
+    }
+}
+
+struct Worker {
+    stop: watch::Sender<bool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Worker {
+    fn stop(&self) {
+        self.stop.send_replace(true);
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running projector. Clones share the worker; it stops when the last clone
+/// is dropped (after its current batch).
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+    worker: Arc<Worker>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("progress", &*self.shared.progress.borrow())
+            .finish()
+    }
+}
+
+impl Handle {
+    pub fn views(&self) -> &Views {
+        &self.shared.views
+    }
+
+    /// The next log position to apply.
+    pub fn checkpoint(&self) -> Position {
+        self.shared.views.checkpoint()
+    }
+
+    /// Events in the log not yet in the views: log head − checkpoint.
+    pub fn lag(&self) -> u64 {
+        self.shared.lag()
+    }
+
+    /// Watches the checkpoint and failures.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.shared.progress.subscribe()
+    }
+
+    /// Waits until the event at `position` is in the views (checkpoint >
+    /// `position`), at most `timeout`; returns the checkpoint then. Use the
+    /// position an append returned, for read-your-writes.
+    pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<Position, Error> {
+        let mut progress = self.progress();
+        let reached = async move {
+            progress
+                .wait_for(|p| p.checkpoint > position || p.failure.is_some())
+                .await
+                .map(|p| p.clone())
+        };
+        let stopped = |reason: String| Error::Stopped {
+            projection: NAME,
+            reason,
+        };
+        match tokio::time::timeout(timeout, reached).await {
+            Err(_) => Err(Error::Timeout {
+                projection: NAME,
+                position,
+                checkpoint: self.checkpoint(),
+                waited_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+            Ok(Err(_)) => Err(stopped("progress channel closed".into())),
+            Ok(Ok(p)) if p.checkpoint > position => Ok(p.checkpoint),
+            Ok(Ok(p)) => Err(stopped(p.failure.clone().unwrap_or_default())),
+        }
+    }
+
+    /// Applies up to the current log head on the calling thread (taking turns
+    /// with the worker).
+    pub fn catch_up_blocking(&self) -> Result<Position, Error> {
+        self.shared.catch_up()
+    }
+
+    /// Stops the worker after its current batch and waits for it.
+    pub fn shutdown(self) {
+        self.worker.stop();
+    }
+}

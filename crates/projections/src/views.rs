@@ -1,0 +1,235 @@
+//! The helpdesk read model in its own sled database.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+
+use domain::command::Verdict;
+use domain::session::Call;
+use domain::{Agent, Customer, NativeEvent, Phone, SessionId, Ticket, TicketId};
+
+use crate::codec::{self, Kind};
+use crate::index::TicketView;
+use crate::keys;
+use crate::overlay::Overlay;
+use crate::Error;
+
+/// The tree inside the views database that holds the helpdesk projection.
+const TREE: &str = "helpdesk";
+/// sled's page cache for the views.
+const CACHE_CAPACITY_BYTES: u64 = 128 << 20;
+
+/// The helpdesk read model: records, ticket indexes and checkpoint, in one sled
+/// tree. Cheap to clone; every clone shares the same database. Reads see
+/// committed state only, each read call a consistent one (a commit waits for
+/// running reads, and a read for a running commit).
+#[derive(Clone)]
+pub struct Views {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+    /// Mirrors the stored checkpoint.
+    checkpoint: AtomicU64,
+    /// Readers share it; a commit's `apply_batch` takes it alone.
+    gate: RwLock<()>,
+}
+
+impl std::fmt::Debug for Views {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Views")
+            .field("checkpoint", &self.checkpoint())
+            .finish()
+    }
+}
+
+fn parse_checkpoint(bytes: &[u8]) -> Result<u64, Error> {
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| Error::Corrupt {
+        key: "checkpoint".into(),
+        reason: format!("{} bytes, expected 8", bytes.len()),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+impl Views {
+    /// Opens (or creates) the views database at `path` (e.g. `DATA_DIR/views`).
+    ///
+    /// A tree holding records but no checkpoint is the trace of an interrupted
+    /// rebuild (the checkpoint is written with the first records): it is cleared.
+    pub fn open(path: impl AsRef<Path>) -> Result<Views, Error> {
+        let db = sled::Config::new()
+            .path(path.as_ref())
+            .cache_capacity(CACHE_CAPACITY_BYTES)
+            .mode(sled::Mode::HighThroughput)
+            // Every commit flushes; nothing to do on a timer.
+            .flush_every_ms(None)
+            .open()?;
+        let tree = db.open_tree(TREE)?;
+        let checkpoint = match tree.get(keys::CHECKPOINT)? {
+            Some(bytes) => parse_checkpoint(&bytes)?,
+            None => {
+                if !tree.is_empty() {
+                    tracing::warn!(
+                        projection = crate::NAME,
+                        "views without a checkpoint: clearing"
+                    );
+                    tree.clear()?;
+                    db.flush()?;
+                }
+                0
+            }
+        };
+        Ok(Views {
+            inner: Arc::new(Inner {
+                db,
+                tree,
+                checkpoint: AtomicU64::new(checkpoint),
+                gate: RwLock::new(()),
+            }),
+        })
+    }
+
+    /// The next log position to apply: every event below it is in the views.
+    pub fn checkpoint(&self) -> u64 {
+        self.inner.checkpoint.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn read_gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.inner
+            .gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.inner.tree
+    }
+
+    /// A committed record.
+    pub(crate) fn load<T>(&self, kind: Kind, key: &[u8]) -> Result<Option<T>, Error>
+    where
+        T: rkyv::Archive,
+        T::Archived: for<'a> rkyv::bytecheck::CheckBytes<
+                rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>,
+            > + rkyv::Deserialize<T, rkyv::api::high::HighDeserializer<rkyv::rancor::Error>>,
+    {
+        match self.inner.tree.get(key)? {
+            Some(bytes) => codec::decode(kind, key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn ticket_view(&self, id: &str) -> Result<Option<TicketView>, Error> {
+        self.load(Kind::Ticket, &keys::ticket(id))
+    }
+
+    /// Writes one batch (records, indexes, checkpoint) atomically, then flushes.
+    pub(crate) fn commit(&self, mut batch: sled::Batch, checkpoint: u64) -> Result<(), Error> {
+        batch.insert(keys::CHECKPOINT, &checkpoint.to_be_bytes());
+        {
+            let _exclusive = self
+                .inner
+                .gate
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.inner.tree.apply_batch(batch)?;
+            self.inner.checkpoint.store(checkpoint, Ordering::Release);
+        }
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Forgets everything, checkpoint first: if this is interrupted, the next
+    /// [`Views::open`] finds records without a checkpoint and finishes the job.
+    pub(crate) fn clear(&self) -> Result<(), Error> {
+        let _exclusive = self
+            .inner
+            .gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.inner.tree.remove(keys::CHECKPOINT)?;
+        self.inner.checkpoint.store(0, Ordering::Release);
+        self.inner.db.flush()?;
+        self.inner.tree.clear()?;
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// A read-only view of the committed records, as a domain `Store`.
+    fn committed(&self) -> Overlay<'_> {
+        Overlay::new(self)
+    }
+
+    /// A ticket by id.
+    pub fn ticket(&self, id: &str) -> Result<Option<Ticket>, Error> {
+        let _read = self.read_gate();
+        Ok(self.ticket_view(id)?.map(|view| view.ticket))
+    }
+
+    /// A customer by id; `None` until the customer exists (first ticket or profile edit, R2).
+    pub fn customer(&self, id: &str) -> Result<Option<Customer>, Error> {
+        let _read = self.read_gate();
+        Ok(self
+            .load::<domain::Desk>(Kind::Desk, &keys::desk(id))?
+            .and_then(|desk| desk.customer))
+    }
+
+    /// The customer a phone number resolves to now; any formatting of the
+    /// number (`+7 (499) 372-06-92`, `74993720692`). `None` for text without digits.
+    pub fn customer_by_phone(&self, phone: &str) -> Result<Option<Customer>, Error> {
+        let Some(phone) = Phone::normalize(phone) else {
+            return Ok(None);
+        };
+        let _read = self.read_gate();
+        domain::state::customer_by_phone(&self.committed(), &phone)
+    }
+
+    /// A call session as read models show it.
+    pub fn call(&self, session_id: SessionId) -> Result<Option<Call>, Error> {
+        let _read = self.read_gate();
+        domain::state::find_call(&self.committed(), session_id)
+    }
+
+    /// The tickets holding a call, sorted by id.
+    pub fn call_tickets(&self, session_id: SessionId) -> Result<Vec<TicketId>, Error> {
+        let _read = self.read_gate();
+        Ok(self
+            .load::<domain::SessionRecord>(Kind::Session, &keys::session(session_id))?
+            .map(|record| record.tickets)
+            .unwrap_or_default())
+    }
+
+    /// Current agents, by id.
+    pub fn agents(&self) -> Result<Vec<Agent>, Error> {
+        let _read = self.read_gate();
+        let directory = self
+            .load::<domain::Directory>(Kind::Directory, &keys::directory())?
+            .unwrap_or_default();
+        Ok(directory.agents().into_values().collect())
+    }
+
+    /// Validates an agent's command against the committed state
+    /// ([`domain::command::validate`]): the event to append, or a rejection.
+    /// Wait for the projection to reach the log head first where it matters.
+    pub fn validate(&self, action: &NativeEvent) -> Result<Verdict, Error> {
+        let _read = self.read_gate();
+        domain::command::validate(&self.committed(), action)
+    }
+
+    /// Every key and value in key order, checkpoint included, each as
+    /// `u32 BE length + bytes`: equal dumps mean byte-identical read models.
+    pub fn dump(&self) -> Result<Vec<u8>, Error> {
+        let _read = self.read_gate();
+        let mut out = Vec::new();
+        for entry in self.inner.tree.iter() {
+            let (key, value) = entry?;
+            for bytes in [&key[..], &value[..]] {
+                out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                out.extend_from_slice(bytes);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,110 @@
+//! Checkpoints, restarts and rebuilds: however the log is processed — in one
+//! go, across restarts, in batches of any size, or rebuilt from position 0 —
+//! the views come out byte for byte the same.
+
+mod support;
+
+use domain::Event;
+use projections::Error;
+use support::*;
+
+/// The dump of `events` projected in one go with the default batch size.
+fn one_go(events: &[Event]) -> Vec<u8> {
+    let fixture = Fixture::new();
+    fixture.append(events);
+    fixture.projector(1024).catch_up_blocking().unwrap();
+    fixture.views.dump().unwrap()
+}
+
+#[test]
+fn a_restart_resumes_from_the_stored_checkpoint() {
+    let events = workload();
+    let (first, second) = events.split_at(events.len() / 2);
+
+    let fixture = Fixture::new();
+    fixture.append(first);
+    assert_eq!(
+        fixture.projector(4).catch_up_blocking().unwrap(),
+        first.len() as u64
+    );
+    fixture.append(second); // appended, not yet projected
+    let fixture = fixture.reopen();
+    assert_eq!(fixture.views.checkpoint(), first.len() as u64);
+    let projector = fixture.projector(4);
+    assert_eq!(projector.lag(), second.len() as u64);
+    assert_eq!(projector.catch_up_blocking().unwrap(), events.len() as u64);
+    assert_eq!(projector.lag(), 0);
+    assert_eq!(fixture.views.dump().unwrap(), one_go(&events));
+}
+
+#[test]
+fn the_batch_size_does_not_change_the_views() {
+    let events = workload();
+    let fixture = Fixture::new();
+    fixture.append(&events);
+    fixture.projector(1).catch_up_blocking().unwrap();
+    assert_eq!(fixture.views.dump().unwrap(), one_go(&events));
+}
+
+#[test]
+fn rebuild_gives_the_same_bytes_as_the_incremental_views() {
+    let events = workload();
+    let fixture = Fixture::new();
+    // Incrementally: append and project in small steps.
+    let projector = fixture.projector(5);
+    for chunk in events.chunks(3) {
+        fixture.append(chunk);
+        projector.catch_up_blocking().unwrap();
+    }
+    let incremental = fixture.views.dump().unwrap();
+    assert_eq!(incremental, one_go(&events));
+
+    assert_eq!(projector.rebuild_blocking().unwrap(), events.len() as u64);
+    assert_eq!(fixture.views.dump().unwrap(), incremental);
+    // And again after a restart.
+    drop(projector);
+    let fixture = fixture.reopen();
+    let projector = fixture.projector(1024);
+    projector.rebuild_blocking().unwrap();
+    assert_eq!(fixture.views.dump().unwrap(), incremental);
+}
+
+#[test]
+fn views_left_without_a_checkpoint_by_an_interrupted_rebuild_start_over() {
+    let events = workload();
+    let fixture = Fixture::new();
+    fixture.append(&events);
+    fixture.projector(1024).catch_up_blocking().unwrap();
+    let before = fixture.views.dump().unwrap();
+    let fixture = fixture.edit_views_raw(|tree| {
+        tree.remove("@checkpoint").unwrap();
+    });
+    assert_eq!(fixture.views.checkpoint(), 0);
+    assert!(fixture.views.dump().unwrap().is_empty());
+    fixture.projector(1024).catch_up_blocking().unwrap();
+    assert_eq!(fixture.views.dump().unwrap(), before);
+}
+
+#[test]
+fn a_corrupt_record_is_an_error_not_a_panic() {
+    let fixture = Fixture::new();
+    fixture.append(&concat([team(), answered(10, "74990000001", 1, 0, 30)]));
+    fixture.projector(1024).catch_up_blocking().unwrap();
+    let fixture = fixture.edit_views_raw(|tree| {
+        tree.insert("D", &b"CVD\x01not an archive"[..]).unwrap();
+        tree.insert("Tcall-10-alice", &b"CVT\x09from the future"[..])
+            .unwrap();
+    });
+    let err = fixture.views.agents().unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("directory"), "{err}");
+    let err = fixture.views.ticket("call-10-alice").unwrap_err();
+    assert!(err.to_string().contains("format version 9"), "{err}");
+
+    // The projector stops on it with an error and keeps its checkpoint.
+    let checkpoint = fixture.views.checkpoint();
+    fixture.append(&[agent("dave", &[4], 0)]);
+    let err = fixture.projector(1024).catch_up_blocking().unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert_eq!(fixture.views.checkpoint(), checkpoint);
+}

@@ -1,0 +1,358 @@
+//! Builders for events (times are seconds after `T0`) and a fixture holding a
+//! real `SledLog` and real `Views` in a temporary directory.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::sync::Arc;
+
+use domain::agent::*;
+use domain::callgear::CallInfo;
+use domain::{CallGearKind, CallGearNotification, Direction, Event, Phone, Source, Timestamp};
+use eventlog::{EventLog, NewEvent, SledLog};
+use projections::{Options, Projector, Views};
+
+pub const T0: i64 = 1_712_300_000_000_000;
+
+pub fn t(seconds: i64) -> Timestamp {
+    Timestamp(T0 + seconds * 1_000_000)
+}
+
+pub fn phone(digits: &str) -> Phone {
+    Phone::normalize(digits).unwrap()
+}
+
+pub struct N(pub CallGearNotification);
+
+pub fn n(kind: CallGearKind, session: u64, at: i64) -> N {
+    let mut notification = CallGearNotification::new(kind, session);
+    notification.notification_time = Some(t(at));
+    notification.call_info = CallInfo {
+        call_session_id: session,
+        direction: Some(Direction::In),
+        ..CallInfo::default()
+    };
+    N(notification)
+}
+
+impl N {
+    pub fn phone(mut self, digits: &str) -> Self {
+        self.0.contact_info.contact_phone_number = Some(phone(digits));
+        self
+    }
+    pub fn employee(mut self, id: u64) -> Self {
+        self.0.employee_info.employee_id = Some(id);
+        self
+    }
+    pub fn talk(mut self, seconds: u32) -> Self {
+        self.0.call_info.talk_time_duration_seconds = Some(seconds);
+        self
+    }
+    pub fn operator(mut self) -> Self {
+        self.0.call_info.is_operator = Some(true);
+        self
+    }
+    pub fn lost(mut self, lost: bool) -> Self {
+        self.0.call_info.is_lost = Some(lost);
+        self
+    }
+    pub fn out(mut self) -> Self {
+        self.0.call_info.direction = Some(Direction::Out);
+        self
+    }
+    pub fn leg(mut self, id: u64) -> Self {
+        self.0.leg_id = Some(id);
+        self
+    }
+    pub fn recording(mut self, url: &str) -> Self {
+        self.0
+            .call_record_file_info
+            .record_file_links
+            .push(url.to_owned());
+        self
+    }
+    pub fn ev(self) -> Event {
+        Event::CallGear(Box::new(self.0))
+    }
+}
+
+pub fn ev(event: NativeEvent) -> Event {
+    Event::Native(Box::new(event))
+}
+
+pub fn agent(id: &str, employees: &[u64], at: i64) -> Event {
+    ev(NativeEvent::UpsertAgent(UpsertAgent {
+        at: t(at),
+        agent_id: id.into(),
+        name: id.to_uppercase(),
+        callgear_employee_ids: employees.to_vec(),
+    }))
+}
+
+/// Agents alice (operator 1), bob (2), carol (3) from `t(-1000)`; operator 9 is unmapped.
+pub fn team() -> Vec<Event> {
+    vec![
+        agent("alice", &[1], -1000),
+        agent("bob", &[2], -1000),
+        agent("carol", &[3], -1000),
+    ]
+}
+
+pub fn link(agent: &str, digits: &str, customer: &str, at: i64) -> Event {
+    ev(NativeEvent::LinkPhoneToCustomer(LinkPhoneToCustomer {
+        at: t(at),
+        agent_id: agent.into(),
+        phone: phone(digits),
+        customer_id: customer.into(),
+    }))
+}
+
+pub fn customer(agent: &str, id: &str, name: &str, at: i64) -> Event {
+    ev(NativeEvent::UpsertCustomer(UpsertCustomer {
+        at: t(at),
+        agent_id: agent.into(),
+        customer_id: id.into(),
+        name: Some(name.into()),
+        email: Some(format!("{id}@example.com")),
+        company: None,
+    }))
+}
+
+pub fn status(agent: &str, ticket: &str, status: TicketStatus, at: i64) -> Event {
+    ev(NativeEvent::SetTicketStatus(SetTicketStatus {
+        at: t(at),
+        agent_id: agent.into(),
+        ticket_id: ticket.into(),
+        status,
+    }))
+}
+
+pub fn note(agent: &str, ticket: &str, body: &str, at: i64) -> Event {
+    ev(NativeEvent::AddNote(AddNote {
+        at: t(at),
+        agent_id: agent.into(),
+        ticket_id: ticket.into(),
+        body: body.into(),
+    }))
+}
+
+/// An inbound call answered by `employee`: handset, operator leg, end, recording.
+pub fn answered(session: u64, digits: &str, employee: u64, start: i64, talk: u32) -> Vec<Event> {
+    let end = start + i64::from(talk);
+    vec![
+        n(CallGearKind::Handset, session, start)
+            .phone(digits)
+            .employee(employee)
+            .ev(),
+        n(CallGearKind::EndLeg, session, end)
+            .phone(digits)
+            .employee(employee)
+            .operator()
+            .talk(talk)
+            .leg(1)
+            .ev(),
+        n(CallGearKind::End, session, end + 1)
+            .phone(digits)
+            .employee(employee)
+            .talk(talk)
+            .lost(false)
+            .ev(),
+        n(CallGearKind::Recording, session, end + 60)
+            .phone(digits)
+            .recording(&format!("https://rec/{session}"))
+            .ev(),
+    ]
+}
+
+/// An inbound call offered to `offered` operators in turn, none answered.
+pub fn missed(session: u64, digits: &str, offered: &[u64], start: i64) -> Vec<Event> {
+    let mut events: Vec<Event> = offered
+        .iter()
+        .enumerate()
+        .map(|(i, employee)| {
+            n(CallGearKind::EndLeg, session, start + 10 * (i as i64 + 1))
+                .phone(digits)
+                .employee(*employee)
+                .operator()
+                .talk(0)
+                .leg(i as u64 + 1)
+                .ev()
+        })
+        .collect();
+    let end = start + 10 * (offered.len() as i64 + 1);
+    events.push(
+        n(CallGearKind::End, session, end)
+            .phone(digits)
+            .talk(0)
+            .lost(true)
+            .ev(),
+    );
+    events
+}
+
+/// A softphone call by `employee` that the contact answered.
+pub fn outbound(session: u64, digits: &str, employee: u64, start: i64, talk: u32) -> Vec<Event> {
+    let end = start + 20 + i64::from(talk);
+    vec![
+        n(CallGearKind::CallOut, session, start)
+            .phone(digits)
+            .employee(employee)
+            .out()
+            .ev(),
+        n(CallGearKind::EndLeg, session, end)
+            .phone(digits)
+            .employee(employee)
+            .operator()
+            .talk(talk)
+            .out()
+            .ev(),
+        n(CallGearKind::End, session, end + 1)
+            .phone(digits)
+            .employee(employee)
+            .talk(talk)
+            .lost(false)
+            .out()
+            .ev(),
+    ]
+}
+
+pub fn concat(parts: impl IntoIterator<Item = Vec<Event>>) -> Vec<Event> {
+    parts.into_iter().flatten().collect()
+}
+
+/// The receive time the fixture gives an event: its own time.
+pub fn received_at(event: &Event) -> Timestamp {
+    match event {
+        Event::CallGear(n) => n.notification_time.unwrap_or(t(0)),
+        Event::Native(native) => native.at(),
+    }
+}
+
+/// The same events folded in memory by the domain: what the views must show.
+pub fn fold(events: &[Event]) -> domain::State {
+    let mut state = domain::State::default();
+    for event in events {
+        state.apply(event, received_at(event));
+    }
+    state
+}
+
+/// A mixed history: the team, answered and missed calls with grouping, a
+/// linked phone, a named customer, status changes, notes and an outbound call.
+pub fn workload() -> Vec<Event> {
+    const A: &str = "74990000001";
+    const B: &str = "74990000002";
+    const C: &str = "74995550000";
+    let mut events = concat([
+        team(),
+        answered(10, A, 1, 0, 30),
+        missed(11, B, &[1, 2], 100),
+        missed(12, B, &[3], 200),
+        vec![status("alice", "missed-11", TicketStatus::Pending, 250)],
+        missed(13, B, &[1], 300),
+        vec![customer("alice", "acme", "ACME Ltd", 310)],
+        vec![link("alice", C, "acme", 320)],
+        answered(14, C, 2, 400, 45),
+        answered(15, A, 3, 500, 20),
+        vec![note("bob", "call-14-bob", "wants a refund", 560)],
+        vec![status("bob", "call-14-bob", TicketStatus::Closed, 600)],
+        outbound(16, B, 1, 700, 60),
+        missed(17, B, &[], 900),
+        answered(18, A, 9, 1000, 10), // unmapped operator: no ticket (R1)
+        vec![status("carol", "call-15-carol", TicketStatus::Open, 1100)],
+    ]);
+    // A duplicate delivery and a late recording change nothing / attach (R17, R24).
+    events.push(events[5].clone());
+    events.push(
+        n(CallGearKind::Recording, 16, 2000)
+            .phone(B)
+            .recording("https://rec/16")
+            .ev(),
+    );
+    events
+}
+
+/// A temporary data dir with a real sled log and real views.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub log: Arc<SledLog>,
+    pub views: Views,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, views) = Fixture::open_in(&dir);
+        Fixture { dir, log, views }
+    }
+
+    fn open_in(dir: &tempfile::TempDir) -> (Arc<SledLog>, Views) {
+        let log = SledLog::open(eventlog::Options::new(dir.path().join("log"))).unwrap();
+        let views = Views::open(dir.path().join("views")).unwrap();
+        (Arc::new(log), views)
+    }
+
+    /// Closes log and views (every projector must be gone) and opens them again.
+    pub fn reopen(self) -> Fixture {
+        let Fixture { dir, log, views } = self;
+        let log = Arc::into_inner(log).expect("no other owner of the log");
+        log.close();
+        drop(views);
+        let (log, views) = Fixture::open_in(&dir);
+        Fixture { dir, log, views }
+    }
+
+    /// Closes the views, lets `f` edit their sled tree directly, opens them again.
+    pub fn edit_views_raw(self, f: impl FnOnce(&sled::Tree)) -> Fixture {
+        let Fixture { dir, log, views } = self;
+        drop(views);
+        {
+            let db = sled::open(dir.path().join("views")).unwrap();
+            f(&db.open_tree("helpdesk").unwrap());
+            db.flush().unwrap();
+        }
+        let views = Views::open(dir.path().join("views")).unwrap();
+        Fixture { dir, log, views }
+    }
+
+    /// Appends events as deliveries would, each with a fresh dedupe key.
+    pub fn append(&self, events: &[Event]) {
+        self.log.append(self.batch(events), None).wait().unwrap();
+    }
+
+    /// [`Fixture::append`] from async code.
+    pub async fn append_async(&self, events: &[Event]) {
+        self.log.append(self.batch(events), None).await.unwrap();
+    }
+
+    fn batch(&self, events: &[Event]) -> Vec<NewEvent> {
+        let head = self.log.head();
+        let batch = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| {
+                let mut dedupe_key = [0u8; 32];
+                dedupe_key[..8].copy_from_slice(&(head + i as u64).to_be_bytes());
+                NewEvent {
+                    received_at: received_at(event),
+                    source: event.source(),
+                    kind: match event.source() {
+                        Source::CallGear => "callgear".into(),
+                        Source::Native => "native".into(),
+                    },
+                    dedupe_key,
+                    time_zone: "UTC".into(),
+                    raw: Vec::new(),
+                    event: event.clone(),
+                }
+            })
+            .collect();
+        batch
+    }
+
+    pub fn projector(&self, batch_events_max: usize) -> Projector {
+        Projector::new(
+            Options { batch_events_max },
+            self.views.clone(),
+            self.log.clone() as Arc<dyn EventLog>,
+        )
+    }
+}
