@@ -31,7 +31,10 @@ fn domain_reads_no_clock_and_does_no_io() {
         "getrandom",
     ];
     let mut files = Vec::new();
-    rust_files(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/crates/domain/src")), &mut files);
+    rust_files(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/crates/domain/src")),
+        &mut files,
+    );
     assert!(files.len() > 3, "domain sources not found");
     let mut offences = Vec::new();
     for file in files {
@@ -45,20 +48,36 @@ fn domain_reads_no_clock_and_does_no_io() {
             }
         }
     }
-    assert!(offences.is_empty(), "domain must stay pure:\n{}", offences.join("\n"));
+    assert!(
+        offences.is_empty(),
+        "domain must stay pure:\n{}",
+        offences.join("\n")
+    );
 }
 
 /// The domain's manifest names no IO or runtime crate either.
 #[test]
 fn domain_manifest_has_no_io_dependencies() {
-    let manifest =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crates/domain/Cargo.toml"))
-            .unwrap();
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/domain/Cargo.toml"
+    ))
+    .unwrap();
     let dependencies = manifest.split("[dependencies]").nth(1).unwrap_or("");
     let dependencies = dependencies.split("\n[").next().unwrap_or("");
-    for crate_name in ["tokio", "sled", "axum", "reqwest", "hyper", "rand", "getrandom"] {
+    for crate_name in [
+        "tokio",
+        "sled",
+        "axum",
+        "reqwest",
+        "hyper",
+        "rand",
+        "getrandom",
+    ] {
         assert!(
-            !dependencies.lines().any(|l| l.trim_start().starts_with(crate_name)),
+            !dependencies
+                .lines()
+                .any(|l| l.trim_start().starts_with(crate_name)),
             "crates/domain depends on {crate_name}"
         );
     }

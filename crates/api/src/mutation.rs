@@ -22,7 +22,8 @@ fn api<'a>(ctx: &Context<'a>) -> &'a Api {
 }
 
 fn actor<'a>(ctx: &Context<'a>) -> Result<&'a Actor, Error> {
-    ctx.data::<Actor>().map_err(|_| Error::new("no request context"))
+    ctx.data::<Actor>()
+        .map_err(|_| Error::new("no request context"))
 }
 
 /// The acting agent, for actions an agent performs.
@@ -50,12 +51,16 @@ async fn record(ctx: &Context<'_>, action: NativeEvent) -> Result<NativeEvent, E
     let api = api(ctx);
     for _ in 0..CONFLICT_RETRIES_MAX {
         let head = api.log.head();
-        api.read.wait_for(head, WAIT_FOR_PROJECTION_MS_MAX).await.map_err(internal)?;
+        api.read
+            .wait_for(head, WAIT_FOR_PROJECTION_MS_MAX)
+            .await
+            .map_err(internal)?;
         let event = match api.read.validate(&action).map_err(internal)? {
             Ok(event) => event,
             Err(rejection) => {
-                return Err(Error::new(rejection.to_string())
-                    .extend_with(|_, e| e.set("code", "REJECTED")));
+                return Err(
+                    Error::new(rejection.to_string()).extend_with(|_, e| e.set("code", "REJECTED"))
+                );
             }
         };
         let raw = serde_json::to_vec(&event).map_err(internal)?;
@@ -117,7 +122,10 @@ impl MutationRoot {
         let mut employee_ids = Vec::with_capacity(callgear_employee_ids.len());
         for id in &callgear_employee_ids {
             employee_ids.push(id.parse::<u64>().map_err(|_| {
-                Error::new(format!("callgearEmployeeIds: {:?} is not an employee id", id.as_str()))
+                Error::new(format!(
+                    "callgearEmployeeIds: {:?} is not an employee id",
+                    id.as_str()
+                ))
             })?);
         }
         let action = NativeEvent::UpsertAgent(UpsertAgent {
@@ -235,7 +243,11 @@ impl MutationRoot {
             company,
         });
         record(ctx, action).await?;
-        api(ctx).read.customer(&id)?.map(Customer).ok_or_else(|| internal("customer missing"))
+        api(ctx)
+            .read
+            .customer(&id)?
+            .map(Customer)
+            .ok_or_else(|| internal("customer missing"))
     }
 
     /// OPEN, PENDING or CLOSED; back to OPEN counts as a reopening (R16).
@@ -293,17 +305,37 @@ impl MutationRoot {
     }
 
     /// An internal note (R16).
-    async fn add_note(&self, ctx: &Context<'_>, ticket_id: ID, body: String) -> Result<Message, Error> {
+    async fn add_note(
+        &self,
+        ctx: &Context<'_>,
+        ticket_id: ID,
+        body: String,
+    ) -> Result<Message, Error> {
         let (agent_id, at) = agent(ctx)?;
-        let action = NativeEvent::AddNote(AddNote { at, agent_id, ticket_id: ticket_id.0.clone(), body });
+        let action = NativeEvent::AddNote(AddNote {
+            at,
+            agent_id,
+            ticket_id: ticket_id.0.clone(),
+            body,
+        });
         let recorded = record(ctx, action).await?;
         added_message(ctx, &ticket_id, &recorded, domain::MessageKind::Note).await
     }
 
     /// A reply to the customer (R16).
-    async fn add_reply(&self, ctx: &Context<'_>, ticket_id: ID, body: String) -> Result<Message, Error> {
+    async fn add_reply(
+        &self,
+        ctx: &Context<'_>,
+        ticket_id: ID,
+        body: String,
+    ) -> Result<Message, Error> {
         let (agent_id, at) = agent(ctx)?;
-        let action = NativeEvent::AddReply(AddReply { at, agent_id, ticket_id: ticket_id.0.clone(), body });
+        let action = NativeEvent::AddReply(AddReply {
+            at,
+            agent_id,
+            ticket_id: ticket_id.0.clone(),
+            body,
+        });
         let recorded = record(ctx, action).await?;
         added_message(ctx, &ticket_id, &recorded, domain::MessageKind::Reply).await
     }

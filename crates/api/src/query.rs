@@ -34,8 +34,12 @@ fn api<'a>(ctx: &Context<'a>) -> &'a Api {
 }
 
 pub(crate) fn session_id(id: &ID) -> Result<u64, Error> {
-    id.parse::<u64>()
-        .map_err(|_| Error::new(format!("sessionId {:?} is not a CallGear call_session_id", id.as_str())))
+    id.parse::<u64>().map_err(|_| {
+        Error::new(format!(
+            "sessionId {:?} is not a CallGear call_session_id",
+            id.as_str()
+        ))
+    })
 }
 
 #[Object]
@@ -58,7 +62,9 @@ impl QueryRoot {
             .ok_or_else(|| Error::new(format!("first must be between 1 and {PAGE_SIZE_MAX}")))?;
         let filter = filter.unwrap_or_default();
         let filter = Filter {
-            status: filter.status.map(|s| s.into_iter().map(Into::into).collect()),
+            status: filter
+                .status
+                .map(|s| s.into_iter().map(Into::into).collect()),
             customer_id: filter.customer_id.map(|id| id.0),
             phone: filter.phone,
             assignee_id: filter.assignee_id.map(|id| id.0),
@@ -69,7 +75,10 @@ impl QueryRoot {
         Ok(TicketConnection {
             nodes: page.nodes.into_iter().map(Ticket).collect(),
             total_count: i32::try_from(page.total_count).unwrap_or(i32::MAX),
-            page_info: PageInfo { has_next_page: page.has_next_page, end_cursor: page.end_cursor },
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor: page.end_cursor,
+            },
         })
     }
 
@@ -87,7 +96,10 @@ impl QueryRoot {
     }
 
     async fn call(&self, ctx: &Context<'_>, session_id: ID) -> Result<Option<Call>, Error> {
-        Ok(api(ctx).read.call(self::session_id(&session_id)?)?.map(Call))
+        Ok(api(ctx)
+            .read
+            .call(self::session_id(&session_id)?)?
+            .map(Call))
     }
 
     async fn agents(&self, ctx: &Context<'_>) -> Result<Vec<Agent>, ReadError> {

@@ -103,7 +103,12 @@ fn api<'a>(ctx: &Context<'a>) -> &'a Api {
 }
 
 pub(crate) fn agent_by_id(api: &Api, id: &str) -> Result<Option<Agent>, ReadError> {
-    Ok(api.read.agents()?.into_iter().find(|a| a.id == id).map(Agent))
+    Ok(api
+        .read
+        .agents()?
+        .into_iter()
+        .find(|a| a.id == id)
+        .map(Agent))
 }
 
 pub struct Ticket(pub domain::Ticket);
@@ -183,7 +188,11 @@ impl Call {
     }
     /// The customer's number, "+digits" ("" when the source gave none).
     async fn phone(&self) -> String {
-        self.0.phone.as_ref().map(domain::Phone::display).unwrap_or_default()
+        self.0
+            .phone
+            .as_ref()
+            .map(domain::Phone::display)
+            .unwrap_or_default()
     }
     async fn answered(&self) -> bool {
         self.0.answered
@@ -202,10 +211,14 @@ impl Call {
         self.0.ended_at.map(DateTime)
     }
     async fn wait_seconds(&self) -> Option<i32> {
-        self.0.wait_seconds.map(|s| i32::try_from(s).unwrap_or(i32::MAX))
+        self.0
+            .wait_seconds
+            .map(|s| i32::try_from(s).unwrap_or(i32::MAX))
     }
     async fn talk_seconds(&self) -> Option<i32> {
-        self.0.talk_seconds.map(|s| i32::try_from(s).unwrap_or(i32::MAX))
+        self.0
+            .talk_seconds
+            .map(|s| i32::try_from(s).unwrap_or(i32::MAX))
     }
     async fn recording_urls(&self) -> &[String] {
         &self.0.recording_urls
@@ -296,7 +309,12 @@ impl Customer {
     }
     /// Newest first.
     async fn tickets(&self, ctx: &Context<'_>) -> Result<Vec<Ticket>, ReadError> {
-        Ok(api(ctx).read.customer_tickets(&self.0.id)?.into_iter().map(Ticket).collect())
+        Ok(api(ctx)
+            .read
+            .customer_tickets(&self.0.id)?
+            .into_iter()
+            .map(Ticket)
+            .collect())
     }
 }
 
@@ -312,6 +330,10 @@ impl Agent {
         &self.0.name
     }
     async fn callgear_employee_ids(&self) -> Vec<ID> {
-        self.0.callgear_employee_ids.iter().map(|id| ID(id.to_string())).collect()
+        self.0
+            .callgear_employee_ids
+            .iter()
+            .map(|id| ID(id.to_string()))
+            .collect()
     }
 }
