@@ -272,7 +272,7 @@ fn import(lines: u64) -> Result<ExitCode> {
     let ingestor = Ingestor::new(log, ingest::Options::default());
     eprintln!("import: {lines} lines, {} MiB", size >> 20);
     let started = Instant::now();
-    let summary = crate::import::import_file(&ingestor, &file)?;
+    let summary = crate::import::import_file(&ingestor, None, &file)?;
     let imported = lines as f64 / started.elapsed().as_secs_f64();
     if summary.accepted != lines {
         bail!("import accepted {} of {lines} lines", summary.accepted);

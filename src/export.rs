@@ -1,7 +1,7 @@
 //! `callfold export`: the whole log as a recorded stream on stdout.
 
 use crate::datadir;
-use crate::stream::CallGearLine;
+use crate::stream::{CallGearLine, NativeLine};
 use anyhow::{Context, Result};
 use domain::Source;
 use eventlog::{Envelope, EventLog};
@@ -49,10 +49,24 @@ fn write_line(envelope: &Envelope, out: &mut impl Write) -> Result<()> {
             serde_json::to_writer(&mut *out, &line)?;
         }
         Source::Native => {
-            anyhow::bail!(
-                "log position {}: native events cannot be exported by this build",
-                envelope.position
-            )
+            let text = std::str::from_utf8(&envelope.raw).with_context(|| {
+                format!(
+                    "log position {}: native event is not UTF-8",
+                    envelope.position
+                )
+            })?;
+            let event: &serde_json::value::RawValue =
+                serde_json::from_str(text).with_context(|| {
+                    format!(
+                        "log position {}: native event is not JSON",
+                        envelope.position
+                    )
+                })?;
+            let line = NativeLine {
+                at: envelope.received_at.to_rfc3339(),
+                event,
+            };
+            serde_json::to_writer(&mut *out, &line)?;
         }
     }
     out.write_all(b"\n")?;

@@ -1,15 +1,16 @@
 //! `callfold import`: recorded streams through the same path as live delivery.
 
+use crate::app::Store;
 use crate::datadir;
 use crate::stream::{parse_line, Item};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use ingest::Item as LogItem;
 use ingest::{Delivery, Ingestor, Outcome, Submitted};
 use std::collections::VecDeque;
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// Lines handed to the log in one append request (one group commit).
 const CHUNK_LINES_MAX: usize = 4096;
@@ -23,6 +24,45 @@ pub struct Summary {
     pub accepted: u64,
     pub duplicates: u64,
     pub quarantined: u64,
+    /// `graphql` lines run, and how many of them answered with errors.
+    pub graphql: u64,
+    pub graphql_rejected: u64,
+}
+
+/// Runs the `graphql` lines of a stream against the store being imported into.
+pub struct GraphQlRunner {
+    schema: api::CallfoldSchema,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl GraphQlRunner {
+    pub fn new(store: &Store) -> Result<GraphQlRunner> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(GraphQlRunner {
+            schema: api::schema(store.api()),
+            runtime,
+        })
+    }
+
+    /// Executes one operation as `agent` at time `at`; the GraphQL response.
+    pub fn execute(
+        &self,
+        document: String,
+        variables: Option<serde_json::Value>,
+        agent: Option<String>,
+        at: domain::Timestamp,
+    ) -> async_graphql::Response {
+        let mut request = async_graphql::Request::new(document).data(api::Actor {
+            agent_id: agent,
+            at,
+        });
+        if let Some(variables) = variables {
+            request = request.variables(async_graphql::Variables::from_json(variables));
+        }
+        self.runtime.block_on(self.schema.execute(request))
+    }
 }
 
 impl Summary {
@@ -36,28 +76,45 @@ impl Summary {
 }
 
 pub fn run(data_dir: &Path, files: &[PathBuf]) -> Result<ExitCode> {
-    let log = Arc::new(datadir::open_log(data_dir)?);
-    let ingestor = Ingestor::new(log, datadir::ingest_options()?);
+    let store = Store::open(data_dir)?;
+    let ingestor = Ingestor::new(store.log.clone(), datadir::ingest_options()?);
+    let graphql = GraphQlRunner::new(&store)?;
     let mut total = Summary::default();
     for file in files {
-        let summary = import_file(&ingestor, file)?;
+        let summary = import_file(&ingestor, Some(&graphql), file)?;
         total.accepted += summary.accepted;
         total.duplicates += summary.duplicates;
         total.quarantined += summary.quarantined;
+        total.graphql += summary.graphql;
+        total.graphql_rejected += summary.graphql_rejected;
     }
-    println!(
+    store
+        .catch_up()
+        .context("bringing the read models up to date")?;
+    let mut line = format!(
         "imported {} file(s): {} accepted, {} duplicates, {} quarantined",
         files.len(),
         total.accepted,
         total.duplicates,
         total.quarantined
     );
+    if total.graphql > 0 {
+        line.push_str(&format!(
+            ", {} graphql ({} with errors)",
+            total.graphql, total.graphql_rejected
+        ));
+    }
+    println!("{line}");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Imports one file. Lines before a bad line stay imported; importing the same
 /// file again after fixing it is safe, since repeats are recognised as duplicates.
-pub fn import_file(ingestor: &Ingestor, file: &Path) -> Result<Summary> {
+pub fn import_file(
+    ingestor: &Ingestor,
+    graphql: Option<&GraphQlRunner>,
+    file: &Path,
+) -> Result<Summary> {
     let handle =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
@@ -103,18 +160,63 @@ pub fn import_file(ingestor: &Ingestor, file: &Path) -> Result<Summary> {
                 bail!("{}:{number}: {reason}", file.display());
             }
         };
-        let Item::CallGear {
-            kind,
-            raw,
-            at,
-            timezone,
-        } = item;
-        chunk.push(Delivery {
-            kind,
-            raw,
-            received_at: at,
-            timezone,
-        });
+        match item {
+            Item::CallGear {
+                kind,
+                raw,
+                at,
+                timezone,
+            } => {
+                chunk.push(LogItem::CallGear(Delivery {
+                    kind,
+                    raw,
+                    received_at: at,
+                    timezone,
+                }));
+            }
+            Item::Native { at, raw } => {
+                let event = match ingest::parse_native(&raw) {
+                    Ok(event) => event,
+                    Err(reason) => {
+                        submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
+                        drain(&mut in_flight, &mut summary)?;
+                        progress.abandon();
+                        bail!("{}:{number}: \"event\": {reason}", file.display());
+                    }
+                };
+                chunk.push(LogItem::Native(ingest::native_event(event, raw, at)));
+            }
+            Item::GraphQl {
+                at,
+                document,
+                variables,
+                agent,
+            } => {
+                let Some(runner) = graphql else {
+                    bail!(
+                        "{}:{number}: `graphql` lines are not run here",
+                        file.display()
+                    );
+                };
+                // Everything before this line must be in the log (and applied) first.
+                submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
+                drain(&mut in_flight, &mut summary)?;
+                let response = runner.execute(document, variables, agent, at);
+                summary.graphql += 1;
+                if !response.errors.is_empty() {
+                    summary.graphql_rejected += 1;
+                    let messages: Vec<String> =
+                        response.errors.iter().map(|e| e.message.clone()).collect();
+                    progress.suspend(|| {
+                        eprintln!(
+                            "{}:{number}: graphql: {}",
+                            file.display(),
+                            messages.join("; ")
+                        )
+                    });
+                }
+            }
+        }
         if chunk.len() >= CHUNK_LINES_MAX {
             submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
         }
@@ -129,7 +231,7 @@ pub fn import_file(ingestor: &Ingestor, file: &Path) -> Result<Summary> {
 /// [`CHUNKS_IN_FLIGHT_MAX`] are already queued.
 fn submit(
     ingestor: &Ingestor,
-    chunk: &mut Vec<Delivery>,
+    chunk: &mut Vec<LogItem>,
     in_flight: &mut VecDeque<Submitted>,
     summary: &mut Summary,
 ) -> Result<()> {
@@ -141,7 +243,7 @@ fn submit(
             oldest.wait()?.iter().for_each(|o| summary.add(o));
         }
     }
-    in_flight.push_back(ingestor.submit_many_blocking(std::mem::take(chunk))?);
+    in_flight.push_back(ingestor.submit_items_blocking(std::mem::take(chunk))?);
     Ok(())
 }
 

@@ -1,10 +1,12 @@
 //! `callfold`: the binary. Commands are in CONTRACT.md; each lives in its module.
 
+mod app;
 mod bench;
 mod datadir;
 mod export;
 mod import;
 mod quarantine;
+mod query;
 mod serve;
 mod stream;
 mod telemetry;
@@ -34,7 +36,7 @@ pub struct DataDirArg {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the webhook endpoints (and, later, projections and GraphQL).
+    /// Run the webhook endpoints, the projection workers and the GraphQL API.
     Serve {
         #[command(flatten)]
         data: DataDirArg,
@@ -59,8 +61,13 @@ enum Command {
     Query {
         #[command(flatten)]
         data: DataDirArg,
+        /// Act as this agent (mutations record it as the acting agent).
         #[arg(long)]
         agent: Option<String>,
+        /// Variables as a JSON object.
+        #[arg(long)]
+        variables: Option<String>,
+        /// The document, or `@path` to read it from a file.
         document: String,
     },
     /// Re-derive every read model from the log.
@@ -91,10 +98,13 @@ fn main() -> ExitCode {
         Command::Export { data } => export::run(&data.data_dir),
         Command::Quarantine { data, action } => quarantine::run(&data.data_dir, action),
         Command::Bench { which } => bench::run(which),
-        Command::Query { .. } | Command::Rebuild { .. } => Err(anyhow::anyhow!(
-            "`query` and `rebuild` arrive with the read models (tickets, customers, calls); \
-             this build has the event log only"
-        )),
+        Command::Query {
+            data,
+            agent,
+            variables,
+            document,
+        } => query::run(&data.data_dir, agent, &document, variables.as_deref()),
+        Command::Rebuild { data } => query::rebuild(&data.data_dir),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! `callfold serve`: the webhook endpoints over HTTP.
 
+use crate::app::Store;
 use crate::datadir;
 use anyhow::{Context, Result};
 use axum::routing::get;
@@ -8,7 +9,6 @@ use ingest::http::WebhookState;
 use ingest::Ingestor;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 pub fn run(data_dir: &Path, listen: &str) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -20,11 +20,22 @@ pub fn run(data_dir: &Path, listen: &str) -> Result<ExitCode> {
 }
 
 async fn serve(data_dir: &Path, listen: &str) -> Result<ExitCode> {
-    let log = Arc::new(datadir::open_log(data_dir)?);
+    let store = Store::open(data_dir)?;
+    let log = store.log.clone();
     let token = datadir::webhook_token(data_dir)?;
     let ingestor = Ingestor::new(log.clone(), datadir::ingest_options()?);
+    let admin_token = std::env::var("CALLFOLD_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    if admin_token.is_none() {
+        tracing::warn!(
+            "CALLFOLD_ADMIN_TOKEN is not set: /graphql accepts unauthenticated requests"
+        );
+    }
+    let schema = api::schema(store.api());
     let app = Router::new()
         .merge(ingest::http::router(WebhookState::new(ingestor, &token)))
+        .merge(api::http::router(schema, admin_token.as_deref()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }));
     let listener = tokio::net::TcpListener::bind(listen)
@@ -41,6 +52,14 @@ async fn serve(data_dir: &Path, listen: &str) -> Result<ExitCode> {
         .context("server failed")?;
     // In-flight requests have finished: every acknowledged delivery is durable.
     // Dropping the last handle stops the writer after its queue is committed.
+    // The projection worker stops first (it reads the log), then the log writer
+    // drains its queue when the last handle goes.
+    let Store {
+        log: store_log,
+        projector,
+    } = store;
+    projector.shutdown();
+    drop(store_log);
     drop(log);
     tracing::info!("callfold stopped");
     Ok(ExitCode::SUCCESS)

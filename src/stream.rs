@@ -17,8 +17,11 @@ struct Line<'a> {
     #[serde(borrow)]
     body: Option<&'a RawValue>,
     tz: Option<String>,
-    graphql: Option<serde::de::IgnoredAny>,
-    event: Option<serde::de::IgnoredAny>,
+    graphql: Option<String>,
+    variables: Option<serde_json::Value>,
+    agent: Option<String>,
+    #[serde(borrow)]
+    event: Option<&'a RawValue>,
 }
 
 /// A line that carries something to ingest.
@@ -30,6 +33,15 @@ pub enum Item {
         at: Timestamp,
         timezone: Option<chrono_tz::Tz>,
     },
+    /// An operation an agent UI performed at `at`.
+    GraphQl {
+        at: Timestamp,
+        document: String,
+        variables: Option<serde_json::Value>,
+        agent: Option<String>,
+    },
+    /// A native event as `export` writes it: `raw` is the exact JSON text.
+    Native { at: Timestamp, raw: Vec<u8> },
 }
 
 /// Reads one line. `Ok(None)` for blank and comment lines; `Err` says what is
@@ -47,13 +59,27 @@ pub fn parse_line(line: &str) -> Result<Option<Item>, String> {
         .ok_or("missing \"at\" (the RFC 3339 receive time)")?;
     let at = Timestamp::parse_rfc3339(at)
         .map_err(|e| format!("\"at\": {at:?} is not an RFC 3339 time ({e})"))?;
-    if line.graphql.is_some() {
-        return Err(
-            "`graphql` lines need the read models, which this build does not have yet".into(),
-        );
+    if let Some(document) = line.graphql {
+        if let Some(variables) = &line.variables {
+            if !variables.is_object() && !variables.is_null() {
+                return Err("\"variables\" must be a JSON object".into());
+            }
+        }
+        return Ok(Some(Item::GraphQl {
+            at,
+            document,
+            variables: line.variables,
+            agent: line.agent,
+        }));
     }
-    if line.event.is_some() {
-        return Err("`event` lines (native events) are not supported by this build yet".into());
+    if let Some(event) = line.event {
+        if !event.get().starts_with('{') {
+            return Err("\"event\" must be a JSON object (a native event)".into());
+        }
+        return Ok(Some(Item::Native {
+            at,
+            raw: event.get().as_bytes().to_vec(),
+        }));
     }
     let path = line
         .path
@@ -89,6 +115,13 @@ pub fn parse_line(line: &str) -> Result<Option<Item>, String> {
     }))
 }
 
+/// A native event line as `export` writes it: the event's exact JSON.
+#[derive(Serialize)]
+pub struct NativeLine<'a> {
+    pub at: String,
+    pub event: &'a RawValue,
+}
+
 /// A CallGear line as `export` writes it: the body as a string of its exact bytes.
 #[derive(Serialize)]
 pub struct CallGearLine<'a> {
@@ -114,18 +147,45 @@ mod tests {
             raw,
             at,
             timezone,
-        } = item;
+        } = item
+        else {
+            panic!("not a CallGear line")
+        };
         assert_eq!(kind, CallGearKind::Handset);
         assert_eq!(raw, br#"{"a": 1}"#);
         assert_eq!(at.to_rfc3339(), "2024-04-05T09:00:01.250Z");
         assert_eq!(timezone, None);
-        let Item::CallGear { raw, timezone, .. } = parse_line(
+        let Some(Item::CallGear { raw, timezone, .. }) = parse_line(
             r#"{"at":"2024-04-05T09:00:01Z","path":"end","tz":"Europe/Moscow","body":"{\"x\":\n1"}"#,
         )
-        .unwrap()
-        .unwrap();
+        .unwrap() else {
+            panic!("not CallGear")
+        };
         assert_eq!(raw, b"{\"x\":\n1");
         assert_eq!(timezone, Some(chrono_tz::Europe::Moscow));
+    }
+
+    #[test]
+    fn reads_graphql_and_event_lines() {
+        let line = r#"{"at":"2024-04-05T09:02:00Z","graphql":"mutation { x }","variables":{"a":1},"agent":"alice"}"#;
+        let Some(Item::GraphQl {
+            at,
+            document,
+            variables,
+            agent,
+        }) = parse_line(line).unwrap()
+        else {
+            panic!("not a graphql line")
+        };
+        assert_eq!(at.to_rfc3339(), "2024-04-05T09:02:00Z");
+        assert_eq!(document, "mutation { x }");
+        assert_eq!(variables, Some(serde_json::json!({"a": 1})));
+        assert_eq!(agent.as_deref(), Some("alice"));
+        let line = r#"{"at":"2024-04-05T09:02:00Z","event":{"type":"add_note", "x":1}}"#;
+        let Some(Item::Native { raw, .. }) = parse_line(line).unwrap() else {
+            panic!("not an event line")
+        };
+        assert_eq!(raw, br#"{"type":"add_note", "x":1}"#);
     }
 
     #[test]
@@ -157,8 +217,12 @@ mod tests {
         );
         check(r#"{"at":"2024-04-05T09:00:01Z"}"#, "needs one of");
         check(
-            r#"{"at":"2024-04-05T09:00:01Z","graphql":"{ agents { id } }"}"#,
-            "read models",
+            r#"{"at":"2024-04-05T09:00:01Z","graphql":"{ a }","variables":[1]}"#,
+            "variables",
+        );
+        check(
+            r#"{"at":"2024-04-05T09:00:01Z","event":[1]}"#,
+            "native event",
         );
         check(
             r#"{"at":"2024-04-05T09:00:01Z","path":"/end","tz":"Mars/Base","body":{}}"#,

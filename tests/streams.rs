@@ -198,15 +198,39 @@ fn a_line_that_cannot_be_ingested_fails_the_import_naming_file_and_line() {
         "hangup",
     );
     check(r#"{"at":"2024-04-05T09:00:01Z","path":"/end"}"#, "\"body\"");
-    // Kinds this build cannot replay yet: a clear refusal, not silence.
-    check(
-        r#"{"at":"2024-04-05T09:02:00Z","graphql":"mutation { addNote(ticketId: \"1\", body: \"x\") { id } }","variables":{},"agent":"a1"}"#,
-        "graphql",
-    );
+    // An `event` line that is not a native event callfold knows.
     check(
         r#"{"at":"2024-04-05T09:02:00Z","event":{"type":"agent_status","agent":"a1"}}"#,
         "event",
     );
+    check(r#"{"at":"2024-04-05T09:02:00Z","event":[1]}"#, "event");
+}
+
+/// A `graphql` line the API refuses (here: an unknown agent) is what the agent UI
+/// saw: it is reported with file and line, counted, and the import goes on.
+#[test]
+fn a_refused_graphql_line_is_reported_and_the_import_goes_on() {
+    let (tmp, data) = common::temp();
+    let good = |session: u64| stream_line("2024-04-05T09:00:01Z", "end", &callgear("end", session));
+    let lines = [
+        good(1),
+        r#"{"at":"2024-04-05T09:02:00Z","graphql":"mutation { addNote(ticketId: \"missed-1\", body: \"x\") { id } }","variables":{},"agent":"nobody"}"#.to_string(),
+        good(2),
+    ];
+    let file = write(tmp.path(), "refused.ndjson", &lines);
+    let output = run(&data, &["import", &file.display().to_string()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("2 accepted"), "{stdout}");
+    assert!(stdout.contains("1 graphql (1 with errors)"), "{stdout}");
+    let place = format!("{}:2", file.display());
+    assert!(
+        stderr.contains(&place) && stderr.contains("unknown agent"),
+        "{stderr}"
+    );
+    // The refused operation recorded nothing: the log holds the two deliveries.
+    assert_eq!(common::export(&data).len(), 2);
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! and answer from the read model. Replaying the log therefore reproduces every
 //! mutation's effect.
 
+pub mod http;
 mod mutation;
 mod query;
 mod read;

@@ -9,8 +9,8 @@ use domain::agent::{
     SaveCallDraft, SetTicketAssignee, SetTicketStatus, SetTicketSubject, UpsertAgent,
     UpsertCustomer,
 };
-use domain::{Event, NativeEvent, Source, Timestamp};
-use eventlog::{AppendOutcome, NewEvent};
+use domain::{NativeEvent, Timestamp};
+use eventlog::AppendOutcome;
 
 pub struct MutationRoot;
 
@@ -64,20 +64,7 @@ async fn record(ctx: &Context<'_>, action: NativeEvent) -> Result<NativeEvent, E
             }
         };
         let raw = serde_json::to_vec(&event).map_err(internal)?;
-        let kind = event.type_name().to_string();
-        let stored = Event::Native(Box::new(event.clone()));
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"native\0");
-        hasher.update(&raw);
-        let new = NewEvent {
-            received_at: event.at(),
-            source: Source::Native,
-            kind,
-            dedupe_key: *hasher.finalize().as_bytes(),
-            time_zone: String::new(),
-            raw,
-            event: stored,
-        };
+        let new = ingest::native_event(event.clone(), raw, event.at());
         match api.log.append(vec![new], Some(head)).await {
             Ok(outcomes) => {
                 let position = match outcomes[0] {

@@ -53,10 +53,10 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         filter: Option<TicketFilter>,
-        #[graphql(default = 50)] first: i32,
+        #[graphql(default = 50)] first: Option<i32>,
         after: Option<String>,
     ) -> Result<TicketConnection, Error> {
-        let first = usize::try_from(first)
+        let first = usize::try_from(first.unwrap_or(50))
             .ok()
             .filter(|n| (1..=PAGE_SIZE_MAX).contains(n))
             .ok_or_else(|| Error::new(format!("first must be between 1 and {PAGE_SIZE_MAX}")))?;

@@ -12,5 +12,6 @@ mod service;
 
 pub use error::Error;
 pub use service::{
-    dedupe_key, Delivery, Ingestor, Options, Outcome, Prepared, Submitted, BODY_BYTES_MAX,
+    dedupe_key, native_event, parse_native, Delivery, Ingestor, Item, Options, Outcome, Prepared,
+    Submitted, BODY_BYTES_MAX,
 };

@@ -1,5 +1,5 @@
 use crate::callgear;
-use domain::{CallGearKind, Event, Source, Timestamp};
+use domain::{CallGearKind, Event, NativeEvent, Source, Timestamp};
 use eventlog::{AppendOutcome, EventLog, NewEvent, NewQuarantine, QuarantineRecord};
 use std::sync::Arc;
 
@@ -67,6 +67,37 @@ pub fn dedupe_key(source: Source, kind: &str, event: &Event) -> [u8; 32] {
     let canonical = serde_json::to_vec(event).expect("events serialise to JSON");
     hasher.update(&canonical);
     *hasher.finalize().as_bytes()
+}
+
+/// The log entry for a native event (an agent action): its raw bytes are the
+/// event's JSON, exactly as `export` writes it and `import` reads it back, so the
+/// dedupe key of a re-imported event equals the original's.
+pub fn native_event(event: NativeEvent, raw: Vec<u8>, received_at: Timestamp) -> NewEvent {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(Source::Native.as_str().as_bytes());
+    hasher.update(&[0]);
+    hasher.update(&raw);
+    NewEvent {
+        received_at,
+        source: Source::Native,
+        kind: event.type_name().to_string(),
+        dedupe_key: *hasher.finalize().as_bytes(),
+        time_zone: String::new(),
+        raw,
+        event: Event::Native(Box::new(event)),
+    }
+}
+
+/// Reads a native event from its JSON (an `event` line of a recorded stream).
+pub fn parse_native(raw: &[u8]) -> Result<NativeEvent, String> {
+    serde_json::from_slice(raw).map_err(|e| format!("not a native event: {e}"))
+}
+
+/// Something to append: a CallGear delivery (parsed on the way) or a native event.
+#[derive(Debug)]
+pub enum Item {
+    CallGear(Delivery),
+    Native(NewEvent),
 }
 
 /// The ingestion service. Cheap to clone.
@@ -162,10 +193,20 @@ impl Ingestor {
         &self,
         deliveries: Vec<Delivery>,
     ) -> Result<Submitted, eventlog::Error> {
+        self.submit_items_blocking(deliveries.into_iter().map(Item::CallGear).collect())
+    }
+
+    /// [`Ingestor::submit_many_blocking`] for a mix of CallGear deliveries and
+    /// native events, appended in the given order.
+    pub fn submit_items_blocking(&self, items: Vec<Item>) -> Result<Submitted, eventlog::Error> {
         let mut events = Vec::new();
-        let mut slots = Vec::with_capacity(deliveries.len());
-        for delivery in deliveries {
-            match self.prepare(delivery) {
+        let mut slots = Vec::with_capacity(items.len());
+        for item in items {
+            let prepared = match item {
+                Item::CallGear(delivery) => self.prepare(delivery),
+                Item::Native(event) => Prepared::Event(event),
+            };
+            match prepared {
                 Prepared::Event(event) => {
                     slots.push(None);
                     events.push(event);

@@ -1,0 +1,56 @@
+//! `callfold query` and `callfold rebuild`: the read models from the command line.
+
+use crate::app::Store;
+use crate::import::GraphQlRunner;
+use anyhow::{Context, Result};
+use domain::Timestamp;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Runs one document (`@path` reads it from a file) after the projections have
+/// caught up; prints the GraphQL response; exit 1 if it has errors.
+pub fn run(
+    data_dir: &Path,
+    agent: Option<String>,
+    document: &str,
+    variables: Option<&str>,
+) -> Result<ExitCode> {
+    let document = match document.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the GraphQL document {path}"))?,
+        None => document.to_string(),
+    };
+    let variables = variables
+        .map(|text| {
+            serde_json::from_str::<serde_json::Value>(text).context("--variables is not JSON")
+        })
+        .transpose()?;
+    let store = Store::open(data_dir)?;
+    store
+        .catch_up()
+        .context("bringing the read models up to date")?;
+    let runner = GraphQlRunner::new(&store)?;
+    let now = Timestamp::from_datetime(chrono::Utc::now());
+    let response = runner.execute(document, variables, agent, now);
+    let failed = !response.errors.is_empty();
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Re-derives every read model from position zero.
+pub fn rebuild(data_dir: &Path) -> Result<ExitCode> {
+    let log = std::sync::Arc::new(crate::datadir::open_log(data_dir)?);
+    let views = projections::Views::open(data_dir.join("views"))?;
+    let projector = projections::Projector::new(projections::Options::default(), views, log);
+    let started = std::time::Instant::now();
+    let head = projector.rebuild_blocking()?;
+    eprintln!(
+        "rebuilt the read models from {head} events in {:.1?}",
+        started.elapsed()
+    );
+    Ok(ExitCode::SUCCESS)
+}
