@@ -120,6 +120,10 @@ impl ReadModel for Read {
         self.0.views().validate(action).map_err(read_error)
     }
 
+    fn name(&self) -> &'static str {
+        projections::NAME
+    }
+
     fn checkpoint(&self) -> u64 {
         self.0.checkpoint()
     }

@@ -19,17 +19,24 @@ use std::sync::Arc;
 pub const BODY_BYTES_MAX: usize = 1 << 20;
 /// The header naming the agent a request acts as.
 pub const AGENT_HEADER: &str = "x-callfold-agent";
+/// Read-your-writes: the request waits until the read models have applied this
+/// log position (a webhook's or a mutation's `position`).
+pub const MIN_POSITION_HEADER: &str = "x-callfold-min-position";
+/// How long such a wait may take at most.
+pub const MIN_POSITION_WAIT_MS_MAX: u64 = 5_000;
 
 #[derive(Clone)]
 struct GraphQlState {
     schema: CallfoldSchema,
+    read: Arc<dyn crate::ReadModel>,
     admin_token_hash: Option<Arc<[u8; 32]>>,
 }
 
 /// The GraphQL routes. `admin_token`: the bearer token required, if any.
-pub fn router(schema: CallfoldSchema, admin_token: Option<&str>) -> Router {
+pub fn router(schema: CallfoldSchema, api: &crate::Api, admin_token: Option<&str>) -> Router {
     let state = GraphQlState {
         schema,
+        read: api.read.clone(),
         admin_token_hash: admin_token.map(|t| Arc::new(*blake3::hash(t.as_bytes()).as_bytes())),
     };
     Router::new()
@@ -40,6 +47,11 @@ pub fn router(schema: CallfoldSchema, admin_token: Option<&str>) -> Router {
 
 async fn graphiql() -> Html<String> {
     Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}
+
+fn bad_request(message: &str) -> Response {
+    let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]});
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 fn unauthorized() -> Response {
@@ -77,8 +89,29 @@ async fn graphql(
         .filter(|v| !v.is_empty())
         .map(str::to_string);
     let at = Timestamp::from_datetime(chrono::Utc::now());
-    let request = request.into_inner().data(Actor { agent_id, at });
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    if let Some(wanted) = headers.get(MIN_POSITION_HEADER) {
+        let Some(position) = wanted
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        else {
+            return bad_request(&format!("{MIN_POSITION_HEADER} must be a log position"));
+        };
+        // "Reach position N": the event at N is applied (checkpoint > N).
+        if let Err(e) = state
+            .read
+            .wait_for(position + 1, MIN_POSITION_WAIT_MS_MAX)
+            .await
+        {
+            let body = serde_json::json!({"errors": [{
+                "message": format!("the read models did not reach position {position} in time: {e}"),
+                "extensions": {"code": "NOT_YET"}}]});
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        }
+    }
+    let actor = Actor { agent_id, at };
+    GraphQLResponse::from(crate::execute(&state.schema, request.into_inner(), actor).await)
+        .into_response()
 }
 
 /// Compares two hashes without an early exit.

@@ -38,6 +38,45 @@ pub struct Api {
     pub log: Arc<dyn EventLog>,
 }
 
+/// Set by a mutation to the log position of the event it recorded; the request
+/// answers it as `extensions.position` (read-your-writes: pass it back as
+/// `X-Callfold-Min-Position`).
+#[derive(Clone, Debug, Default)]
+pub struct RecordedPosition(std::sync::Arc<std::sync::Mutex<Option<u64>>>);
+
+impl RecordedPosition {
+    /// Keeps the highest position (a document may hold several mutations).
+    pub(crate) fn set(&self, position: u64) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(slot.map_or(position, |p| p.max(position)));
+        }
+    }
+
+    pub fn get(&self) -> Option<u64> {
+        self.0.lock().ok().and_then(|slot| *slot)
+    }
+}
+
+/// Executes a request as `actor`; adds `extensions.position` when it recorded events.
+pub async fn execute(
+    schema: &CallfoldSchema,
+    request: async_graphql::Request,
+    actor: Actor,
+) -> async_graphql::Response {
+    let recorded = RecordedPosition::default();
+    let started = std::time::Instant::now();
+    let mut response = schema
+        .execute(request.data(actor).data(recorded.clone()))
+        .await;
+    metrics::histogram!("callfold_graphql_request_seconds").record(started.elapsed().as_secs_f64());
+    if let Some(position) = recorded.get() {
+        response
+            .extensions
+            .insert("position".to_string(), async_graphql::Value::from(position));
+    }
+    response
+}
+
 /// Who performs a request and when (per request).
 #[derive(Clone, Debug)]
 pub struct Actor {

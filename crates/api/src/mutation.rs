@@ -74,6 +74,9 @@ async fn record(ctx: &Context<'_>, action: NativeEvent) -> Result<NativeEvent, E
                     .wait_for(position + 1, WAIT_FOR_PROJECTION_MS_MAX)
                     .await
                     .map_err(internal)?;
+                if let Ok(recorded) = ctx.data::<crate::RecordedPosition>() {
+                    recorded.set(position);
+                }
                 return Ok(event);
             }
             Err(eventlog::Error::Conflict { .. }) => continue,

@@ -16,6 +16,24 @@ pub struct TicketFilter {
     pub channel: Option<Channel>,
 }
 
+/// How far the read models are behind the log.
+#[derive(SimpleObject)]
+pub struct ProjectionStatus {
+    pub name: String,
+    /// The next log position this projection will apply.
+    pub checkpoint: u64,
+    /// Log head − checkpoint: events in the log not yet in this read model.
+    pub lag: u64,
+}
+
+/// The service's state.
+#[derive(SimpleObject)]
+pub struct Status {
+    /// The next log position: every position below it is durable.
+    pub log_head: u64,
+    pub projections: Vec<ProjectionStatus>,
+}
+
 #[derive(SimpleObject)]
 pub struct PageInfo {
     pub has_next_page: bool,
@@ -100,6 +118,21 @@ impl QueryRoot {
             .read
             .call(self::session_id(&session_id)?)?
             .map(Call))
+    }
+
+    /// The log head and each projection's checkpoint and lag.
+    async fn status(&self, ctx: &Context<'_>) -> Status {
+        let api = api(ctx);
+        let log_head = api.log.head();
+        let checkpoint = api.read.checkpoint();
+        Status {
+            log_head,
+            projections: vec![ProjectionStatus {
+                name: api.read.name().to_string(),
+                checkpoint,
+                lag: log_head.saturating_sub(checkpoint),
+            }],
+        }
     }
 
     async fn agents(&self, ctx: &Context<'_>) -> Result<Vec<Agent>, ReadError> {

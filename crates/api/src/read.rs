@@ -48,6 +48,8 @@ pub trait ReadModel: Send + Sync + 'static {
     fn agents(&self) -> Result<Vec<Agent>, ReadError>;
     /// May this action be recorded now? (`domain::command::validate`.)
     fn validate(&self, action: &NativeEvent) -> Result<Verdict, ReadError>;
+    /// The projection's name (for `status` and metrics).
+    fn name(&self) -> &'static str;
     /// The next log position the read model will apply.
     fn checkpoint(&self) -> u64;
     /// Resolves once the read model has applied every position below `position`,

@@ -585,6 +585,9 @@ impl Writer {
         if appended > 0 {
             self.head_tx.send_replace(next_position);
         }
+        metrics::histogram!("callfold_log_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("callfold_log_appended_events_total").increment(appended);
+        metrics::gauge!("callfold_log_head").set(next_position as f64);
         tracing::debug!(
             appended,
             head = next_position,

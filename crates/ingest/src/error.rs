@@ -30,6 +30,21 @@ pub enum Error {
     Internal(String),
 }
 
+impl Error {
+    /// The `outcome` label of the delivery metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Error::NotFound => "not_found",
+            Error::BodyTooLarge { .. } => "body_too_large",
+            Error::BadBody(_) => "bad_body",
+            Error::Malformed { .. } => "quarantined",
+            Error::Overloaded => "overloaded",
+            Error::QuarantineFull(_) => "quarantine_full",
+            Error::Internal(_) => "internal",
+        }
+    }
+}
+
 impl From<eventlog::Error> for Error {
     fn from(e: eventlog::Error) -> Self {
         match e {

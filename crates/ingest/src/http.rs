@@ -80,6 +80,36 @@ async fn callgear(
     Path((token, kind)): Path<(String, String)>,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Error> {
+    let started = std::time::Instant::now();
+    // Labels stay bounded: a kind outside the six is "unknown".
+    let kind_label = CallGearKind::parse(&kind).map_or("unknown", CallGearKind::as_str);
+    let span = tracing::info_span!(
+        "webhook",
+        kind = kind_label,
+        call_session_id = tracing::field::Empty,
+        position = tracing::field::Empty
+    );
+    let result = tracing::Instrument::instrument(handle(state, token, kind, body), span).await;
+    let outcome = match &result {
+        Ok((_, body)) => match body["status"].as_str() {
+            Some("duplicate") => "duplicate",
+            _ => "accepted",
+        },
+        Err(e) => e.outcome(),
+    };
+    metrics::counter!("callfold_deliveries_total", "kind" => kind_label, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("callfold_delivery_seconds", "kind" => kind_label)
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn handle(
+    state: WebhookState,
+    token: String,
+    kind: String,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), Error> {
     if !state.token_matches(&token) {
         return Err(Error::NotFound);
     }
@@ -92,7 +122,11 @@ async fn callgear(
         received_at,
         timezone: None,
     };
-    match state.ingestor.deliver(delivery).await? {
+    let outcome = state.ingestor.deliver(delivery).await?;
+    if let Outcome::Accepted(p) | Outcome::Duplicate(p) = outcome {
+        tracing::Span::current().record("position", p);
+    }
+    match outcome {
         Outcome::Accepted(position) => Ok((
             StatusCode::OK,
             Json(json!({"status": "accepted", "position": position})),

@@ -162,6 +162,9 @@ impl Ingestor {
     pub async fn deliver(&self, delivery: Delivery) -> Result<Outcome, eventlog::Error> {
         match self.prepare(delivery) {
             Prepared::Event(event) => {
+                if let Event::CallGear(n) = &event.event {
+                    tracing::Span::current().record("call_session_id", n.call_session_id());
+                }
                 let outcomes = self.log.append(vec![event], None).await?;
                 Ok(outcome(outcomes[0]))
             }
