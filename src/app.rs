@@ -16,11 +16,14 @@ use std::time::Duration;
 pub struct Store {
     pub log: Arc<SledLog>,
     pub projector: projections::Handle,
+    pub tokens: Arc<api::auth::Tokens>,
 }
 
 impl Store {
-    /// Opens the log and the views, and starts the projection worker.
-    pub fn open(data_dir: &Path) -> Result<Store> {
+    /// Opens the log, the views and the token file, and starts the projection
+    /// worker. `admin_token`: the secret that authenticates as administrator over
+    /// HTTP (command-line use needs none: access to the files is the authority).
+    pub fn open(data_dir: &Path, admin_token: Option<&str>) -> Result<Store> {
         let log = Arc::new(datadir::open_log(data_dir)?);
         let views = projections::Views::open(data_dir.join("views")).with_context(|| {
             format!(
@@ -33,13 +36,22 @@ impl Store {
             projections::Projector::new(projections::Options::default(), views, dyn_log)
                 .spawn()
                 .context("cannot start the projection worker")?;
-        Ok(Store { log, projector })
+        let tokens = Arc::new(api::auth::Tokens::open(
+            &data_dir.join("tokens.json"),
+            admin_token,
+        )?);
+        Ok(Store {
+            log,
+            projector,
+            tokens,
+        })
     }
 
     pub fn api(&self) -> api::Api {
         api::Api {
             read: Arc::new(Read(self.projector.clone())),
             log: self.log.clone(),
+            tokens: self.tokens.clone(),
         }
     }
 
@@ -53,7 +65,7 @@ impl Store {
 struct Read(projections::Handle);
 
 fn read_error(e: projections::Error) -> ReadError {
-    ReadError(e.to_string())
+    ReadError::failed(e)
 }
 
 impl ReadModel for Read {
@@ -82,7 +94,7 @@ impl ReadModel for Read {
                 has_next_page: page.has_next_page,
                 end_cursor: page.end_cursor,
             }),
-            Err(projections::Error::BadCursor(cursor)) => Err(ReadError(format!(
+            Err(projections::Error::BadCursor(cursor)) => Err(ReadError::bad_input(format!(
                 "`after` is not a cursor this API gave out: {cursor}"
             ))),
             Err(e) => Err(read_error(e)),

@@ -39,18 +39,28 @@ pub fn ingest_options() -> Result<ingest::Options> {
 /// The webhook token: `CALLFOLD_WEBHOOK_TOKEN`, else the one kept in the data
 /// dir, else a new random one, kept there (mode 0600) for the next start.
 pub fn webhook_token(data_dir: &Path) -> Result<String> {
-    if let Ok(token) = std::env::var("CALLFOLD_WEBHOOK_TOKEN") {
+    secret(data_dir, "CALLFOLD_WEBHOOK_TOKEN", "webhook_token")
+}
+
+/// The GraphQL administrator token: `CALLFOLD_ADMIN_TOKEN`, else the one kept in
+/// `DATA_DIR/admin_token`, else a new random one kept there (mode 0600).
+pub fn admin_token(data_dir: &Path) -> Result<String> {
+    secret(data_dir, "CALLFOLD_ADMIN_TOKEN", "admin_token")
+}
+
+fn secret(data_dir: &Path, variable: &str, file: &str) -> Result<String> {
+    if let Ok(token) = std::env::var(variable) {
         let token = token.trim().to_string();
         if token.is_empty()
             || !token
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            bail!("CALLFOLD_WEBHOOK_TOKEN must be non-empty and use only A-Z a-z 0-9 - _");
+            bail!("{variable} must be non-empty and use only A-Z a-z 0-9 - _");
         }
         return Ok(token);
     }
-    let path = data_dir.join("webhook_token");
+    let path = data_dir.join(file);
     match std::fs::read_to_string(&path) {
         Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_string()),
         Ok(_) => {}

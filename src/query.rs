@@ -25,7 +25,7 @@ pub fn run(
             serde_json::from_str::<serde_json::Value>(text).context("--variables is not JSON")
         })
         .transpose()?;
-    let store = Store::open(data_dir)?;
+    let store = Store::open(data_dir, None)?;
     store
         .catch_up()
         .context("bringing the read models up to date")?;

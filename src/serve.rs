@@ -24,18 +24,11 @@ pub fn run(data_dir: &Path, listen: &str) -> Result<ExitCode> {
 }
 
 async fn serve(data_dir: &Path, listen: &str) -> Result<ExitCode> {
-    let store = Store::open(data_dir)?;
+    let admin_token = datadir::admin_token(data_dir)?;
+    let store = Store::open(data_dir, Some(&admin_token))?;
     let log = store.log.clone();
     let token = datadir::webhook_token(data_dir)?;
     let ingestor = Ingestor::new(log.clone(), datadir::ingest_options()?);
-    let admin_token = std::env::var("CALLFOLD_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty());
-    if admin_token.is_none() {
-        tracing::warn!(
-            "CALLFOLD_ADMIN_TOKEN is not set: /graphql accepts unauthenticated requests"
-        );
-    }
     let api = store.api();
     let schema = api::schema(api.clone());
     let metrics = install_metrics()?;
@@ -51,7 +44,7 @@ async fn serve(data_dir: &Path, listen: &str) -> Result<ExitCode> {
         .with_state(ops);
     let app = Router::new()
         .merge(ingest::http::router(WebhookState::new(ingestor, &token)))
-        .merge(api::http::router(schema, &api, admin_token.as_deref()))
+        .merge(api::http::router(schema, &api))
         .merge(operations);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -72,6 +65,7 @@ async fn serve(data_dir: &Path, listen: &str) -> Result<ExitCode> {
     let Store {
         log: store_log,
         projector,
+        ..
     } = store;
     projector.shutdown();
     drop(store_log);

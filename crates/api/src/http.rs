@@ -1,9 +1,10 @@
 //! `POST /graphql` (queries, mutations) and GraphiQL on `GET /graphql`.
 //!
-//! Until roles and agent tokens arrive (issue 6): when an administrator token is
-//! configured every request must carry `Authorization: Bearer <token>`; the
-//! `X-Callfold-Agent` header names the agent a request acts as.
+//! Every request carries `Authorization: Bearer <token>` (else `401`). An agent
+//! token acts as its agent; an administrator may name the agent to act as in
+//! `X-Callfold-Agent`; an agent token naming another agent there is refused.
 
+use crate::auth::Role;
 use crate::{Actor, CallfoldSchema};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
@@ -29,15 +30,15 @@ pub const MIN_POSITION_WAIT_MS_MAX: u64 = 5_000;
 struct GraphQlState {
     schema: CallfoldSchema,
     read: Arc<dyn crate::ReadModel>,
-    admin_token_hash: Option<Arc<[u8; 32]>>,
+    tokens: Arc<crate::auth::Tokens>,
 }
 
-/// The GraphQL routes. `admin_token`: the bearer token required, if any.
-pub fn router(schema: CallfoldSchema, api: &crate::Api, admin_token: Option<&str>) -> Router {
+/// The GraphQL routes; callers authenticate against `api.tokens`.
+pub fn router(schema: CallfoldSchema, api: &crate::Api) -> Router {
     let state = GraphQlState {
         schema,
         read: api.read.clone(),
-        admin_token_hash: admin_token.map(|t| Arc::new(*blake3::hash(t.as_bytes()).as_bytes())),
+        tokens: api.tokens.clone(),
     };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
@@ -52,6 +53,12 @@ async fn graphiql() -> Html<String> {
 fn bad_request(message: &str) -> Response {
     let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]});
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+fn forbidden(message: &str) -> Response {
+    let body =
+        serde_json::json!({"errors": [{"message": message, "extensions": {"code": "FORBIDDEN"}}]});
+    (StatusCode::FORBIDDEN, Json(body)).into_response()
 }
 
 fn unauthorized() -> Response {
@@ -71,23 +78,35 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
-    if let Some(expected) = &state.admin_token_hash {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let given = blake3::hash(given.trim().as_bytes());
-        if !constant_time_eq_32(given.as_bytes(), expected) {
-            return unauthorized();
-        }
-    }
-    let agent_id = headers
+    let secret = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let Some(principal) = state.tokens.authenticate(secret) else {
+        return unauthorized();
+    };
+    let named = headers
         .get(AGENT_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_string);
+    let agent_id = match (principal.role, named) {
+        (Role::Admin, named) => named,
+        (Role::Agent, None) => principal.agent_id.clone(),
+        (Role::Agent, Some(named)) if Some(&named) == principal.agent_id.as_ref() => Some(named),
+        (Role::Agent, Some(named)) => {
+            return forbidden(&format!(
+                "this token acts as agent {}; it cannot act as {named}",
+                principal.agent_id.as_deref().unwrap_or("?")
+            ))
+        }
+        (Role::Supervisor, None) => None,
+        (Role::Supervisor, Some(_)) => {
+            return forbidden("a supervisor token does not act as an agent");
+        }
+    };
     let at = Timestamp::from_datetime(chrono::Utc::now());
     if let Some(wanted) = headers.get(MIN_POSITION_HEADER) {
         let Some(position) = wanted
@@ -109,15 +128,11 @@ async fn graphql(
             return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
         }
     }
-    let actor = Actor { agent_id, at };
+    let actor = Actor {
+        role: principal.role,
+        agent_id,
+        at,
+    };
     GraphQLResponse::from(crate::execute(&state.schema, request.into_inner(), actor).await)
         .into_response()
-}
-
-/// Compares two hashes without an early exit.
-fn constant_time_eq_32(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
 }

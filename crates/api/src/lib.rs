@@ -7,6 +7,7 @@
 //! and answer from the read model. Replaying the log therefore reproduces every
 //! mutation's effect.
 
+pub mod auth;
 pub mod http;
 mod mutation;
 mod query;
@@ -36,6 +37,7 @@ pub const QUERY_COMPLEXITY_MAX: usize = 5_000;
 pub struct Api {
     pub read: Arc<dyn ReadModel>,
     pub log: Arc<dyn EventLog>,
+    pub tokens: Arc<auth::Tokens>,
 }
 
 /// Set by a mutation to the log position of the event it recorded; the request
@@ -77,10 +79,18 @@ pub async fn execute(
     response
 }
 
+/// An error in what the caller sent (`extensions.code` = `BAD_INPUT`).
+pub(crate) fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    use async_graphql::ErrorExtensions;
+    async_graphql::Error::new(message.into()).extend_with(|_, e| e.set("code", "BAD_INPUT"))
+}
+
 /// Who performs a request and when (per request).
 #[derive(Clone, Debug)]
 pub struct Actor {
-    /// The agent the request acts as; `None` for administrator requests.
+    pub role: auth::Role,
+    /// The agent the request acts as (an agent token's own agent, or the agent an
+    /// administrator chose); `None` when it acts as nobody.
     pub agent_id: Option<String>,
     /// The time events recorded by this request carry (R17): the server's clock
     /// at receipt, or a recorded stream line's `at`.

@@ -1,5 +1,6 @@
 //! Mutations: agent actions recorded as native events in the log.
 
+use crate::auth::{Role, TokenInfo};
 use crate::query::session_id;
 use crate::types::{Agent, Customer, Message, Ticket, TicketStatus};
 use crate::{Actor, Api, WAIT_FOR_PROJECTION_MS_MAX};
@@ -23,12 +24,28 @@ fn api<'a>(ctx: &Context<'a>) -> &'a Api {
 
 fn actor<'a>(ctx: &Context<'a>) -> Result<&'a Actor, Error> {
     ctx.data::<Actor>()
-        .map_err(|_| Error::new("no request context"))
+        .map_err(|_| internal("no request context"))
+}
+
+fn forbidden(message: &str) -> Error {
+    Error::new(message).extend_with(|_, e| e.set("code", "FORBIDDEN"))
+}
+
+/// Only administrators manage agents and tokens.
+pub(crate) fn require_admin<'a>(ctx: &Context<'a>) -> Result<&'a Actor, Error> {
+    let actor = actor(ctx)?;
+    match actor.role {
+        Role::Admin => Ok(actor),
+        _ => Err(forbidden("only administrators may do this")),
+    }
 }
 
 /// The acting agent, for actions an agent performs.
 fn agent(ctx: &Context<'_>) -> Result<(String, Timestamp), Error> {
     let actor = actor(ctx)?;
+    if actor.role == Role::Supervisor {
+        return Err(forbidden("supervisors read everything but record nothing"));
+    }
     match &actor.agent_id {
         Some(agent) => Ok((agent.clone(), actor.at)),
         None => Err(Error::new(
@@ -98,8 +115,51 @@ async fn ticket_after(ctx: &Context<'_>, id: &str) -> Result<Ticket, Error> {
         .ok_or_else(|| internal(format!("ticket {id} missing after its event was applied")))
 }
 
+/// A new token and its secret, shown this once.
+#[derive(async_graphql::SimpleObject)]
+pub struct CreatedToken {
+    pub token: TokenInfo,
+    /// The bearer secret. Store it now: only its hash is kept.
+    pub secret: String,
+}
+
 #[Object]
 impl MutationRoot {
+    /// Creates a bearer token (administrators only). An agent token needs the
+    /// agent it acts as.
+    async fn create_token(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        role: Role,
+        agent_id: Option<ID>,
+    ) -> Result<CreatedToken, Error> {
+        let at = require_admin(ctx)?.at;
+        let agent_id = match (role, agent_id) {
+            (Role::Agent, Some(id)) => {
+                if crate::types::agent_by_id(api(ctx), &id)?.is_none() {
+                    return Err(Error::new(format!("unknown agent {}", id.as_str()))
+                        .extend_with(|_, e| e.set("code", "REJECTED")));
+                }
+                Some(id.0)
+            }
+            (Role::Agent, None) => return Err(crate::bad_input("an agent token needs agentId")),
+            (_, Some(_)) => return Err(crate::bad_input("only agent tokens name an agent")),
+            (_, None) => None,
+        };
+        let (token, secret) = api(ctx)
+            .tokens
+            .create(name, role, agent_id, at)
+            .map_err(internal)?;
+        Ok(CreatedToken { token, secret })
+    }
+
+    /// Revokes a token (administrators only); `false` if there was none to revoke.
+    async fn revoke_token(&self, ctx: &Context<'_>, id: ID) -> Result<bool, Error> {
+        let at = require_admin(ctx)?.at;
+        api(ctx).tokens.revoke(&id, at).map_err(internal)
+    }
+
     /// Creates or updates an agent and the CallGear operators mapped to them (R1).
     async fn upsert_agent(
         &self,
@@ -108,11 +168,11 @@ impl MutationRoot {
         name: String,
         callgear_employee_ids: Vec<ID>,
     ) -> Result<Agent, Error> {
-        let at = actor(ctx)?.at;
+        let at = require_admin(ctx)?.at;
         let mut employee_ids = Vec::with_capacity(callgear_employee_ids.len());
         for id in &callgear_employee_ids {
             employee_ids.push(id.parse::<u64>().map_err(|_| {
-                Error::new(format!(
+                crate::bad_input(format!(
                     "callgearEmployeeIds: {:?} is not an employee id",
                     id.as_str()
                 ))
@@ -199,7 +259,8 @@ impl MutationRoot {
         customer_id: ID,
     ) -> Result<Customer, Error> {
         let (agent_id, at) = agent(ctx)?;
-        let phone = domain::command::parse_phone(&phone).map_err(|r| Error::new(r.to_string()))?;
+        let phone =
+            domain::command::parse_phone(&phone).map_err(|r| crate::bad_input(r.to_string()))?;
         let action = NativeEvent::LinkPhoneToCustomer(LinkPhoneToCustomer {
             at,
             agent_id,

@@ -53,7 +53,7 @@ fn api<'a>(ctx: &Context<'a>) -> &'a Api {
 
 pub(crate) fn session_id(id: &ID) -> Result<u64, Error> {
     id.parse::<u64>().map_err(|_| {
-        Error::new(format!(
+        crate::bad_input(format!(
             "sessionId {:?} is not a CallGear call_session_id",
             id.as_str()
         ))
@@ -77,7 +77,9 @@ impl QueryRoot {
         let first = usize::try_from(first.unwrap_or(50))
             .ok()
             .filter(|n| (1..=PAGE_SIZE_MAX).contains(n))
-            .ok_or_else(|| Error::new(format!("first must be between 1 and {PAGE_SIZE_MAX}")))?;
+            .ok_or_else(|| {
+                crate::bad_input(format!("first must be between 1 and {PAGE_SIZE_MAX}"))
+            })?;
         let filter = filter.unwrap_or_default();
         let filter = Filter {
             status: filter
@@ -89,7 +91,16 @@ impl QueryRoot {
             missed: filter.missed,
             channel: filter.channel.map(Into::into),
         };
-        let page = api(ctx).read.tickets(&filter, first, after.as_deref())?;
+        let page = api(ctx)
+            .read
+            .tickets(&filter, first, after.as_deref())
+            .map_err(|e| {
+                if e.bad_input {
+                    crate::bad_input(e.message)
+                } else {
+                    Error::from(e)
+                }
+            })?;
         Ok(TicketConnection {
             nodes: page.nodes.into_iter().map(Ticket).collect(),
             total_count: i32::try_from(page.total_count).unwrap_or(i32::MAX),
@@ -133,6 +144,12 @@ impl QueryRoot {
                 lag: log_head.saturating_sub(checkpoint),
             }],
         }
+    }
+
+    /// Bearer tokens, without secrets (administrators only).
+    async fn tokens(&self, ctx: &Context<'_>) -> Result<Vec<crate::auth::TokenInfo>, Error> {
+        crate::mutation::require_admin(ctx)?;
+        Ok(api(ctx).tokens.list())
     }
 
     async fn agents(&self, ctx: &Context<'_>) -> Result<Vec<Agent>, ReadError> {

@@ -5,10 +5,30 @@ use domain::{Agent, Call, Channel, Customer, NativeEvent, Ticket, TicketId, Tick
 use std::future::Future;
 use std::pin::Pin;
 
-/// An infrastructure failure of the read model (not a user error).
+/// A read that failed: an infrastructure failure of the read model, or (with
+/// `bad_input`) something in the request that cannot be read, such as a cursor.
 #[derive(Debug, thiserror::Error)]
-#[error("read model: {0}")]
-pub struct ReadError(pub String);
+#[error("{message}")]
+pub struct ReadError {
+    pub message: String,
+    pub bad_input: bool,
+}
+
+impl ReadError {
+    pub fn failed(message: impl std::fmt::Display) -> Self {
+        ReadError {
+            message: format!("read model: {message}"),
+            bad_input: false,
+        }
+    }
+
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        ReadError {
+            message: message.into(),
+            bad_input: true,
+        }
+    }
+}
 
 /// `TicketFilter` of CONTRACT.md; every set field must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
