@@ -17,6 +17,8 @@ pub struct Store {
     pub log: Arc<SledLog>,
     pub projector: projections::Handle,
     pub tokens: Arc<api::auth::Tokens>,
+    /// `CALLFOLD_CARD_FIELDS` (R3), default name, email, company.
+    pub card_fields: Arc<Vec<api::subscription::CardFieldName>>,
 }
 
 impl Store {
@@ -40,18 +42,30 @@ impl Store {
             &data_dir.join("tokens.json"),
             admin_token,
         )?);
+        let card_fields = match std::env::var("CALLFOLD_CARD_FIELDS") {
+            Ok(text) if !text.trim().is_empty() => {
+                api::subscription::CardFieldName::parse_list(&text)
+                    .map_err(|e| anyhow::anyhow!("CALLFOLD_CARD_FIELDS: {e}"))?
+            }
+            _ => api::subscription::CardFieldName::DEFAULT.to_vec(),
+        };
         Ok(Store {
             log,
             projector,
             tokens,
+            card_fields: Arc::new(card_fields),
         })
     }
 
     pub fn api(&self) -> api::Api {
         api::Api {
-            read: Arc::new(Read(self.projector.clone())),
+            read: Arc::new(Read {
+                handle: self.projector.clone(),
+                live: std::sync::OnceLock::new(),
+            }),
             log: self.log.clone(),
             tokens: self.tokens.clone(),
+            card_fields: self.card_fields.clone(),
         }
     }
 
@@ -62,7 +76,51 @@ impl Store {
 }
 
 /// `api::ReadModel` over the sled projections.
-struct Read(projections::Handle);
+struct Read {
+    handle: projections::Handle,
+    /// The projector's batches, re-published as `api::LiveChanges` by a task
+    /// started on the first subscription.
+    live: std::sync::OnceLock<tokio::sync::broadcast::Sender<Arc<api::LiveChanges>>>,
+}
+
+impl Read {
+    fn live(&self) -> &tokio::sync::broadcast::Sender<Arc<api::LiveChanges>> {
+        self.live.get_or_init(|| {
+            let (sender, _) = tokio::sync::broadcast::channel(projections::CHANGES_QUEUE_MAX);
+            let mut batches = self.handle.changes();
+            let forward = sender.clone();
+            tokio::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    match batches.recv().await {
+                        Ok(batch) => {
+                            let _ = forward.send(Arc::new(api::LiveChanges {
+                                checkpoint: batch.checkpoint,
+                                tickets: batch.tickets.clone(),
+                                calls: batch
+                                    .calls
+                                    .iter()
+                                    .map(|c| api::CallActivity {
+                                        position: c.position,
+                                        session_id: c.session_id,
+                                        kind: c.kind,
+                                        employee_id: c.employee_id,
+                                        at: c.at,
+                                    })
+                                    .collect(),
+                            }));
+                        }
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::warn!(missed, "live changes fell behind the projector");
+                        }
+                        Err(RecvError::Closed) => break,
+                    }
+                }
+            });
+            sender
+        })
+    }
+}
 
 fn read_error(e: projections::Error) -> ReadError {
     ReadError::failed(e)
@@ -70,7 +128,7 @@ fn read_error(e: projections::Error) -> ReadError {
 
 impl ReadModel for Read {
     fn ticket(&self, id: &str) -> Result<Option<Ticket>, ReadError> {
-        self.0.views().ticket(id).map_err(read_error)
+        self.handle.views().ticket(id).map_err(read_error)
     }
 
     fn tickets(
@@ -87,7 +145,7 @@ impl ReadModel for Read {
             missed: filter.missed,
             channel: filter.channel,
         };
-        match self.0.views().tickets(&filter, first, after) {
+        match self.handle.views().tickets(&filter, first, after) {
             Ok(page) => Ok(TicketPage {
                 nodes: page.nodes,
                 total_count: page.total_count,
@@ -102,34 +160,40 @@ impl ReadModel for Read {
     }
 
     fn customer(&self, id: &str) -> Result<Option<Customer>, ReadError> {
-        self.0.views().customer(id).map_err(read_error)
+        self.handle.views().customer(id).map_err(read_error)
     }
 
     fn customer_by_phone(&self, phone: &str) -> Result<Option<Customer>, ReadError> {
-        self.0.views().customer_by_phone(phone).map_err(read_error)
+        self.handle
+            .views()
+            .customer_by_phone(phone)
+            .map_err(read_error)
     }
 
     fn customer_tickets(&self, customer_id: &str) -> Result<Vec<Ticket>, ReadError> {
-        self.0
+        self.handle
             .views()
             .customer_tickets(customer_id)
             .map_err(read_error)
     }
 
     fn call(&self, session_id: u64) -> Result<Option<Call>, ReadError> {
-        self.0.views().call(session_id).map_err(read_error)
+        self.handle.views().call(session_id).map_err(read_error)
     }
 
     fn call_tickets(&self, session_id: u64) -> Result<Vec<TicketId>, ReadError> {
-        self.0.views().call_tickets(session_id).map_err(read_error)
+        self.handle
+            .views()
+            .call_tickets(session_id)
+            .map_err(read_error)
     }
 
     fn agents(&self) -> Result<Vec<Agent>, ReadError> {
-        self.0.views().agents().map_err(read_error)
+        self.handle.views().agents().map_err(read_error)
     }
 
     fn validate(&self, action: &NativeEvent) -> Result<Verdict, ReadError> {
-        self.0.views().validate(action).map_err(read_error)
+        self.handle.views().validate(action).map_err(read_error)
     }
 
     fn name(&self) -> &'static str {
@@ -137,7 +201,11 @@ impl ReadModel for Read {
     }
 
     fn checkpoint(&self) -> u64 {
-        self.0.checkpoint()
+        self.handle.checkpoint()
+    }
+
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<api::LiveChanges>> {
+        self.live().subscribe()
     }
 
     fn wait_for(
@@ -150,7 +218,7 @@ impl ReadModel for Read {
             match position.checked_sub(1) {
                 None => Ok(()),
                 Some(last) => self
-                    .0
+                    .handle
                     .wait_for(last, Duration::from_millis(timeout_ms))
                     .await
                     .map(drop)

@@ -6,9 +6,9 @@
 
 use crate::auth::Role;
 use crate::{Actor, CallfoldSchema};
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{DefaultBodyLimit, State};
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -42,12 +42,126 @@ pub fn router(schema: CallfoldSchema, api: &crate::Api) -> Router {
     };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(websocket))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)
 }
 
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+}
+
+/// Why a request is refused before anything runs.
+#[derive(Debug)]
+enum Refusal {
+    Unauthenticated,
+    Forbidden(String),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Unauthenticated => unauthorized(),
+            Refusal::Forbidden(message) => forbidden(&message),
+        }
+    }
+}
+
+/// Resolves who a request acts as: the token's principal and the agent it acts
+/// as (an administrator may name one; an agent token only itself).
+fn acting(
+    tokens: &crate::auth::Tokens,
+    bearer: &str,
+    named: Option<String>,
+) -> Result<(Role, Option<String>), Refusal> {
+    let Some(principal) = tokens.authenticate(bearer) else {
+        return Err(Refusal::Unauthenticated);
+    };
+    let named = named
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    let agent_id = match (principal.role, named) {
+        (Role::Admin, named) => named,
+        (Role::Agent, None) => principal.agent_id.clone(),
+        (Role::Agent, Some(named)) if Some(&named) == principal.agent_id.as_ref() => Some(named),
+        (Role::Agent, Some(named)) => {
+            return Err(Refusal::Forbidden(format!(
+                "this token acts as agent {}; it cannot act as {named}",
+                principal.agent_id.as_deref().unwrap_or("?")
+            )))
+        }
+        (Role::Supervisor, None) => None,
+        (Role::Supervisor, Some(_)) => {
+            return Err(Refusal::Forbidden(
+                "a supervisor token does not act as an agent".to_string(),
+            ));
+        }
+    };
+    Ok((principal.role, agent_id))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+fn named_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(AGENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Subscriptions over WebSocket (graphql-transport-ws, or the older
+/// graphql-ws). The bearer token comes in the upgrade request's
+/// `Authorization` header, or in `connection_init`'s payload as
+/// `{"authorization": "Bearer …", "agent": "ID"}` (browsers cannot set headers).
+async fn websocket(
+    State(state): State<GraphQlState>,
+    protocol: GraphQLProtocol,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let from_headers = bearer(&headers).map(|b| acting(&state.tokens, b, named_agent(&headers)));
+    if let Some(Err(refusal)) = from_headers {
+        return refusal.into_response();
+    }
+    let from_headers = from_headers.and_then(Result::ok);
+    let tokens = state.tokens.clone();
+    let schema = state.schema.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload: serde_json::Value| async move {
+                    let (role, agent_id) = match from_headers {
+                        Some(acting) => acting,
+                        None => {
+                            let bearer = payload["authorization"]
+                                .as_str()
+                                .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string())
+                                .unwrap_or_default();
+                            let named = payload["agent"].as_str().map(str::to_string);
+                            acting(&tokens, &bearer, named).map_err(|_| {
+                                async_graphql::Error::new("unauthenticated or forbidden")
+                            })?
+                        }
+                    };
+                    let mut data = async_graphql::Data::default();
+                    let at = Timestamp::from_datetime(chrono::Utc::now());
+                    data.insert(Actor { role, agent_id, at });
+                    Ok(data)
+                })
+                .serve()
+                .await;
+        })
 }
 
 fn bad_request(message: &str) -> Response {
@@ -78,34 +192,13 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
-    let secret = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let Some(principal) = state.tokens.authenticate(secret) else {
-        return unauthorized();
-    };
-    let named = headers
-        .get(AGENT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string);
-    let agent_id = match (principal.role, named) {
-        (Role::Admin, named) => named,
-        (Role::Agent, None) => principal.agent_id.clone(),
-        (Role::Agent, Some(named)) if Some(&named) == principal.agent_id.as_ref() => Some(named),
-        (Role::Agent, Some(named)) => {
-            return forbidden(&format!(
-                "this token acts as agent {}; it cannot act as {named}",
-                principal.agent_id.as_deref().unwrap_or("?")
-            ))
-        }
-        (Role::Supervisor, None) => None,
-        (Role::Supervisor, Some(_)) => {
-            return forbidden("a supervisor token does not act as an agent");
-        }
+    let (role, agent_id) = match acting(
+        &state.tokens,
+        bearer(&headers).unwrap_or(""),
+        named_agent(&headers),
+    ) {
+        Ok(acting) => acting,
+        Err(refusal) => return refusal.into_response(),
     };
     let at = Timestamp::from_datetime(chrono::Utc::now());
     if let Some(wanted) = headers.get(MIN_POSITION_HEADER) {
@@ -128,11 +221,7 @@ async fn graphql(
             return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
         }
     }
-    let actor = Actor {
-        role: principal.role,
-        agent_id,
-        at,
-    };
+    let actor = Actor { role, agent_id, at };
     GraphQLResponse::from(crate::execute(&state.schema, request.into_inner(), actor).await)
         .into_response()
 }

@@ -12,16 +12,18 @@ pub mod http;
 mod mutation;
 mod query;
 mod read;
+pub mod subscription;
 mod types;
 
-pub use read::{ReadError, ReadModel, TicketFilter, TicketPage};
+pub use read::{CallActivity, LiveChanges, ReadError, ReadModel, TicketFilter, TicketPage};
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 use domain::Timestamp;
 use eventlog::EventLog;
 use std::sync::Arc;
 
-pub type CallfoldSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+pub type CallfoldSchema =
+    Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
 /// Page sizes are bounded.
 pub const PAGE_SIZE_MAX: usize = 500;
@@ -38,6 +40,8 @@ pub struct Api {
     pub read: Arc<dyn ReadModel>,
     pub log: Arc<dyn EventLog>,
     pub tokens: Arc<auth::Tokens>,
+    /// The customer-card fields live call events show (R3).
+    pub card_fields: Arc<Vec<subscription::CardFieldName>>,
 }
 
 /// Set by a mutation to the log position of the event it recorded; the request
@@ -98,16 +102,24 @@ pub struct Actor {
 }
 
 pub fn schema(api: Api) -> CallfoldSchema {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
-        .data(api)
-        .limit_depth(QUERY_DEPTH_MAX)
-        .limit_complexity(QUERY_COMPLEXITY_MAX)
-        .finish()
+    Schema::build(
+        query::QueryRoot,
+        mutation::MutationRoot,
+        subscription::SubscriptionRoot,
+    )
+    .data(api)
+    .limit_depth(QUERY_DEPTH_MAX)
+    .limit_complexity(QUERY_COMPLEXITY_MAX)
+    .finish()
 }
 
 /// The SDL of the schema, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        query::QueryRoot,
+        mutation::MutationRoot,
+        subscription::SubscriptionRoot,
+    )
+    .finish()
+    .sdl()
 }

@@ -50,6 +50,24 @@ pub struct TicketPage {
     pub end_cursor: Option<String>,
 }
 
+/// What one committed batch of the read models changed (live subscriptions).
+#[derive(Clone, Debug, Default)]
+pub struct LiveChanges {
+    pub checkpoint: u64,
+    pub tickets: std::collections::BTreeSet<TicketId>,
+    pub calls: Vec<CallActivity>,
+}
+
+/// A call notification applied to the read models.
+#[derive(Clone, Debug)]
+pub struct CallActivity {
+    pub position: u64,
+    pub session_id: u64,
+    pub kind: domain::CallGearKind,
+    pub employee_id: Option<u64>,
+    pub at: domain::Timestamp,
+}
+
 /// What the GraphQL layer needs from the read models.
 pub trait ReadModel: Send + Sync + 'static {
     fn ticket(&self, id: &str) -> Result<Option<Ticket>, ReadError>;
@@ -72,6 +90,8 @@ pub trait ReadModel: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// The next log position the read model will apply.
     fn checkpoint(&self) -> u64;
+    /// Every batch the read model commits from now on.
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<LiveChanges>>;
     /// Resolves once the read model has applied every position below `position`,
     /// or fails after `timeout_ms`.
     fn wait_for(

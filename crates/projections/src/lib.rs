@@ -26,5 +26,8 @@ mod views;
 
 pub use error::Error;
 pub use index::{TicketFilter, TicketPage, TICKETS_FIRST_MAX};
-pub use projector::{Handle, Options, Progress, Projector, BATCH_EVENTS_MAX, NAME};
+pub use projector::{
+    BatchChanges, CallActivity, Handle, Options, Progress, Projector, BATCH_EVENTS_MAX,
+    CHANGES_QUEUE_MAX, NAME,
+};
 pub use views::Views;

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use eventlog::{EventLog, Position};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::overlay::Overlay;
 use crate::views::Views;
@@ -49,6 +49,33 @@ pub struct Progress {
     pub failure: Option<String>,
 }
 
+/// Batches of changes kept for slow subscribers; one that falls further behind
+/// is told how many it missed (`RecvError::Lagged`).
+pub const CHANGES_QUEUE_MAX: usize = 1024;
+
+/// What one committed batch changed, published after the commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchChanges {
+    /// The checkpoint after the batch: everything below it is in the views.
+    pub checkpoint: Position,
+    /// Tickets whose content changed, appeared or moved.
+    pub tickets: BTreeSet<domain::TicketId>,
+    /// Call notifications in the batch, in log order.
+    pub calls: Vec<CallActivity>,
+}
+
+/// A call notification that agent UIs hear about live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallActivity {
+    pub position: Position,
+    pub session_id: domain::SessionId,
+    pub kind: domain::CallGearKind,
+    /// The operator of the leg (`/handset`, `/endleg`), where given.
+    pub employee_id: Option<u64>,
+    /// `notification_time`, else the receive time.
+    pub at: domain::Timestamp,
+}
+
 struct Shared {
     views: Views,
     log: Arc<dyn EventLog>,
@@ -56,6 +83,7 @@ struct Shared {
     /// Held while a batch is applied and committed.
     apply: Mutex<()>,
     progress: watch::Sender<Progress>,
+    changes: broadcast::Sender<Arc<BatchChanges>>,
 }
 
 /// The helpdesk projector (the service).
@@ -94,6 +122,7 @@ impl Shared {
         let _span = span.enter();
         let mut overlay = Overlay::new(&self.views);
         let mut tickets = BTreeSet::new();
+        let mut calls = Vec::new();
         let mut next = from;
         for envelope in &envelopes {
             if envelope.position != next {
@@ -104,8 +133,18 @@ impl Shared {
             }
             let changed = domain::apply(&mut overlay, &envelope.event, envelope.received_at)?;
             tickets.extend(changed.tickets);
+            if let domain::Event::CallGear(n) = &envelope.event {
+                calls.push(CallActivity {
+                    position: envelope.position,
+                    session_id: n.call_session_id(),
+                    kind: n.kind,
+                    employee_id: n.employee_info.employee_id,
+                    at: n.notification_time.unwrap_or(envelope.received_at),
+                });
+            }
             next += 1;
         }
+        let published = (self.changes.receiver_count() > 0).then(|| tickets.clone());
         let stats = overlay.commit(next, tickets)?;
         tracing::debug!(
             events = envelopes.len(),
@@ -115,6 +154,14 @@ impl Shared {
             "committed"
         );
         self.progress.send_modify(|p| p.checkpoint = next);
+        if let Some(tickets) = published {
+            // Nobody listening is not an error.
+            let _ = self.changes.send(Arc::new(BatchChanges {
+                checkpoint: next,
+                tickets,
+                calls,
+            }));
+        }
         Ok(envelopes.len())
     }
 
@@ -144,6 +191,7 @@ impl Projector {
                 batch_events_max,
                 apply: Mutex::new(()),
                 progress,
+                changes: broadcast::channel(CHANGES_QUEUE_MAX).0,
             }),
         }
     }
@@ -284,6 +332,11 @@ impl Handle {
     /// Events in the log not yet in the views: log head − checkpoint.
     pub fn lag(&self) -> u64 {
         self.shared.lag()
+    }
+
+    /// What each batch committed from now on changed (for live subscriptions).
+    pub fn changes(&self) -> broadcast::Receiver<Arc<BatchChanges>> {
+        self.shared.changes.subscribe()
     }
 
     /// Watches the checkpoint and failures.
