@@ -75,6 +75,11 @@ enum Command {
         #[command(flatten)]
         data: DataDirArg,
     },
+    /// Print the blake3 digest of every read model (after catching up with the log).
+    Digest {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
     /// List, show and re-process quarantined deliveries.
     Quarantine {
         #[command(flatten)]
@@ -105,6 +110,7 @@ fn main() -> ExitCode {
             document,
         } => query::run(&data.data_dir, agent, &document, variables.as_deref()),
         Command::Rebuild { data } => query::rebuild(&data.data_dir),
+        Command::Digest { data } => query::digest(&data.data_dir),
     };
     match result {
         Ok(code) => code,

@@ -483,3 +483,72 @@ pub fn stream_line(at: &str, kind: &str, body: &Value) -> String {
 pub fn stream_line_raw(at: &str, kind: &str, raw: &str) -> String {
     json!({"at": at, "path": format!("/{kind}"), "body": raw}).to_string()
 }
+
+/// A CallGear notification with the fields the call/ticket rules read, built on
+/// [`callgear`]'s rendered template.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub kind: &'static str,
+    pub session_id: u64,
+    /// `notification_time`, UTC, `YYYY-MM-DD hh:mm:ss`.
+    pub time: String,
+    pub phone: String,
+    pub employee_id: Option<u64>,
+    pub outbound: bool,
+    pub talk_seconds: u32,
+    pub wait_seconds: u32,
+    pub total_seconds: u32,
+    pub is_lost: bool,
+    pub leg_id: Option<u64>,
+    pub recording: Option<String>,
+    pub external_id: Option<String>,
+}
+
+impl Notification {
+    pub fn new(kind: &'static str, session_id: u64, time: &str, phone: &str) -> Notification {
+        Notification {
+            kind,
+            session_id,
+            time: time.to_string(),
+            phone: phone.to_string(),
+            employee_id: None,
+            outbound: matches!(kind, "legout" | "callout"),
+            talk_seconds: 0,
+            wait_seconds: 0,
+            total_seconds: 0,
+            is_lost: false,
+            leg_id: None,
+            recording: None,
+            external_id: None,
+        }
+    }
+
+    /// The rendered body.
+    pub fn body(&self) -> Value {
+        let mut body = callgear(self.kind, self.session_id);
+        body["notification_time"] = json!(self.time);
+        body["external_id"] = json!(self.external_id);
+        body["contact_info"]["contact_phone_number"] = json!(self.phone);
+        body["employee_info"]["employee_id"] = json!(self.employee_id);
+        if self.employee_id.is_none() {
+            body["employee_info"]["employee_full_name"] = Value::Null;
+        }
+        let info = &mut body["call_info"];
+        info["direction"] = json!(if self.outbound { "out" } else { "in" });
+        info["talk_time_duration"] = json!(self.talk_seconds);
+        info["wait_time_duration"] = json!(self.wait_seconds);
+        info["total_time_duration"] = json!(self.total_seconds);
+        info["is_lost"] = json!(self.is_lost);
+        body["leg_id"] = json!(self.leg_id);
+        let file = &mut body["call_record_file_info"];
+        file["file_link"] = json!(self.recording);
+        file["call_record_duration"] = match &self.recording {
+            Some(_) => json!(self.talk_seconds),
+            None => Value::Null,
+        };
+        if self.kind == "recording" {
+            file["record_file_links"] = json!(self.recording.iter().collect::<Vec<_>>());
+        }
+        body
+    }
+}
