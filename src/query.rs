@@ -59,7 +59,7 @@ pub fn rebuild(data_dir: &Path) -> Result<ExitCode> {
 /// Prints the blake3 digest (hex) of every read model, after catching up with
 /// the log: equal digests mean byte-identical read models (R17).
 pub fn digest(data_dir: &Path) -> Result<ExitCode> {
-    let store = Store::open(data_dir)?;
+    let store = Store::open(data_dir, None)?;
     store
         .catch_up()
         .context("bringing the read models up to date")?;

@@ -343,8 +343,11 @@ async fn graphql(
     variables: &Value,
     agent: Option<&str>,
 ) -> Value {
+    // No CALLFOLD_ADMIN_TOKEN was given: the server generated one in its data dir.
+    let admin = std::fs::read_to_string(server.data_dir.join("admin_token")).expect("admin_token");
     let mut request = client
         .post(server.at("/graphql"))
+        .header("authorization", format!("Bearer {}", admin.trim()))
         .json(&serde_json::json!({"query": document, "variables": variables}));
     if let Some(agent) = agent {
         request = request.header("X-Callfold-Agent", agent);
