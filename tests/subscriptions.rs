@@ -35,7 +35,7 @@ async fn graphql(server: &Server, agent: Option<&str>, query: &str) -> Value {
 }
 
 /// Connects and completes the graphql-transport-ws handshake with `init`.
-async fn connect(server: &Server, init: Value) -> Result<Socket, String> {
+async fn connect(server: &Server, init: Value) -> Result<Ws, String> {
     let mut request = format!("ws://{}/graphql/ws", server.address)
         .into_client_request()
         .expect("request");
@@ -52,7 +52,10 @@ async fn connect(server: &Server, init: Value) -> Result<Socket, String> {
         .await
         .map_err(|e| e.to_string())?;
     match next_json(&mut socket).await {
-        Some(m) if m["type"] == "connection_ack" => Ok(socket),
+        Some(m) if m["type"] == "connection_ack" => Ok(Ws {
+            socket,
+            pending: Vec::new(),
+        }),
         other => Err(format!("no connection_ack: {other:?}")),
     }
 }
@@ -72,22 +75,58 @@ async fn next_json(socket: &mut Socket) -> Option<Value> {
     }
 }
 
-async fn subscribe(socket: &mut Socket, id: &str, query: &str) {
+async fn subscribe(ws: &mut Ws, id: &str, query: &str) {
     let message = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
-    socket
+    ws.socket
         .send(Message::text(message.to_string()))
         .await
         .expect("subscribe");
 }
 
-/// The next `next` payload's data for subscription `id`.
-async fn next_data(socket: &mut Socket, id: &str) -> Value {
+/// A graphql-transport-ws client: the socket, and messages read while waiting
+/// for another subscription's, kept in order for their own turn.
+struct Ws {
+    socket: Socket,
+    pending: Vec<Value>,
+}
+
+/// The next `next` payload's data for subscription `id` (one batch may yield a
+/// call event and a ticket update in either order).
+async fn next_data(ws: &mut Ws, id: &str) -> Value {
+    let check = |message: Value| {
+        assert!(message["payload"].get("errors").is_none(), "{message}");
+        message["payload"]["data"].clone()
+    };
+    if let Some(index) = ws.pending.iter().position(|m| m["id"] == id) {
+        return check(ws.pending.remove(index));
+    }
     loop {
-        let message = next_json(socket).await.expect("a message");
+        let message = next_json(&mut ws.socket)
+            .await
+            .unwrap_or_else(|| panic!("no message for subscription {id}"));
         assert_ne!(message["type"], "error", "{message}");
-        if message["type"] == "next" && message["id"] == id {
-            assert!(message["payload"].get("errors").is_none(), "{message}");
-            return message["payload"]["data"].clone();
+        if message["type"] != "next" {
+            continue;
+        }
+        if message["id"] == id {
+            return check(message);
+        }
+        ws.pending.push(message);
+    }
+}
+
+/// The next call event that is not a probe (sessions 7000–7039), never one of
+/// Bob's (session 8001): Alice must not hear those.
+async fn next_call(ws: &mut Ws) -> Value {
+    loop {
+        let data = next_data(ws, "calls").await;
+        let session = data["callEvents"]["sessionId"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert_ne!(session, "8001", "Bob's call reached Alice: {data}");
+        if !session.starts_with("70") {
+            return data;
         }
     }
 }
@@ -149,17 +188,30 @@ async fn an_agent_hears_their_calls_with_the_customer_card() {
     let mut socket = connect(&server, json!({"authorization": format!("Bearer {alice}")}))
         .await
         .expect("connected");
-    subscribe(&mut socket, "calls", CALL_EVENTS).await;
+    // Tickets first: once the calls subscription is heard, both are live.
     subscribe(
         &mut socket,
         "tickets",
         r#"subscription { ticketUpdates(assigneeId: "alice") { id status assignee { id } } }"#,
     )
     .await;
-    // Give the server a moment to register the subscriptions before posting.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
+    subscribe(&mut socket, "calls", CALL_EVENTS).await;
     let http = client();
+    // A subscription hears what is committed after it started: post probe calls
+    // until one is heard (bounded), so nothing below races the subscription.
+    let mut probe = 7000;
+    loop {
+        let body = notification("handset", probe, 101, "79990000001");
+        post(&http, &server.url("handset"), body).await.accepted();
+        let heard =
+            tokio::time::timeout(Duration::from_millis(500), next_data(&mut socket, "calls")).await;
+        if heard.is_ok() {
+            break;
+        }
+        probe += 1;
+        assert!(probe < 7040, "the subscription never became live");
+    }
+
     // Bob's call: not for Alice. Then a known customer calls Alice.
     post(
         &http,
@@ -175,7 +227,7 @@ async fn an_agent_hears_their_calls_with_the_customer_card() {
     )
     .await
     .accepted();
-    let event = next_data(&mut socket, "calls").await;
+    let event = next_call(&mut socket).await;
     let event = &event["callEvents"];
     assert_eq!(event["kind"], "ANSWERED", "{event}");
     assert_eq!(
@@ -204,7 +256,7 @@ async fn an_agent_hears_their_calls_with_the_customer_card() {
     )
     .await
     .accepted();
-    let event = next_data(&mut socket, "calls").await;
+    let event = next_call(&mut socket).await;
     let event = &event["callEvents"];
     assert_eq!(event["sessionId"], "8003");
     assert_eq!(event["customer"]["known"], false);
@@ -229,7 +281,7 @@ async fn an_agent_hears_their_calls_with_the_customer_card() {
     )
     .await
     .accepted();
-    let event = next_data(&mut socket, "calls").await;
+    let event = next_call(&mut socket).await;
     assert_eq!(event["callEvents"]["kind"], "ENDED", "{event}");
     assert_eq!(event["callEvents"]["sessionId"], "8002");
     let ticket = next_data(&mut socket, "tickets").await;
@@ -247,7 +299,7 @@ async fn an_agent_hears_their_calls_with_the_customer_card() {
     )
     .await;
     loop {
-        let message = next_json(&mut socket).await.expect("a message");
+        let message = next_json(&mut socket.socket).await.expect("a message");
         if message["id"] == "spy" {
             // Refused either at subscribe time (`error`) or as the stream's only item.
             let code = match message["type"].as_str() {
