@@ -28,6 +28,12 @@ pub enum Which {
         #[arg(long, default_value_t = 500_000)]
         lines: u64,
     },
+    /// Webhook acknowledgement → live call event at a WebSocket subscriber.
+    Subscribe {
+        /// Calls posted one after another (each waits for its event).
+        #[arg(long, default_value_t = 500)]
+        calls: u64,
+    },
 }
 
 pub fn run(which: Which) -> Result<ExitCode> {
@@ -37,6 +43,7 @@ pub fn run(which: Which) -> Result<ExitCode> {
             connections,
         } => ingest(deliveries, connections.max(1)),
         Which::Import { lines } => import(lines),
+        Which::Subscribe { calls } => subscribe(calls.max(1)),
     }
 }
 
@@ -305,4 +312,182 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("callfold-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Starts `callfold serve` on a fresh data dir; returns the child and its address.
+fn start_server(data_dir: &Path, env: &[(&str, &str)]) -> Result<(std::process::Child, String)> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().context("cannot start callfold serve")?;
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut first)?;
+    let address = first
+        .trim()
+        .strip_prefix("listening on ")
+        .context("unexpected serve output")?
+        .to_string();
+    Ok((child, address))
+}
+
+/// A `/handset` of `session` for operator 101, stamped five minutes ahead (the
+/// operator mapping holds from when it was recorded, R18).
+fn handset_body(session: u64) -> Vec<u8> {
+    let at = chrono::Utc::now() + chrono::Duration::seconds(300);
+    serde_json::json!({
+        "notification_time": at.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        "contact_info": {"contact_phone_number": "79161234567"},
+        "employee_info": {"employee_id": 101},
+        "call_info": {"call_session_id": session, "direction": "in"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn subscribe(calls: u64) -> Result<ExitCode> {
+    let scratch = tempfile_dir()?;
+    let (mut child, address) = start_server(
+        &scratch.join("server"),
+        &[
+            ("CALLFOLD_WEBHOOK_TOKEN", "bench"),
+            ("CALLFOLD_ADMIN_TOKEN", "bench-admin"),
+        ],
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(subscribe_run(&address, calls));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (mut acks, mut events) = result?;
+    println!("| phase | calls | p50 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, stats) in [
+        ("webhook send → 200 accepted (baseline)", &mut acks),
+        ("200 accepted → call event at the subscriber", &mut events),
+    ] {
+        let (p50, p99, max) = (
+            stats.percentile_ms(50.0),
+            stats.percentile_ms(99.0),
+            stats.percentile_ms(100.0),
+        );
+        println!(
+            "| {name} | {} | {p50:.2} | {p99:.2} | {max:.2} |",
+            stats.count
+        );
+    }
+    println!(
+        "\nevent p99 / acknowledgement p99: {:.2}",
+        events.percentile_ms(99.0) / acks.percentile_ms(99.0)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn subscribe_run(address: &str, calls: u64) -> Result<(Stats, Stats)> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let agent = r#"mutation { upsertAgent(id: "alice", name: "Alice", callgearEmployeeIds: ["101"]) { id } }"#;
+    http.post(format!("http://{address}/graphql"))
+        .bearer_auth("bench-admin")
+        .json(&serde_json::json!({ "query": agent }))
+        .send()
+        .await?
+        .error_for_status()?;
+    let mut request = format!("ws://{address}/graphql/ws").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let init = serde_json::json!({"type": "connection_init", "payload": {"authorization": "Bearer bench-admin"}});
+    socket.send(Message::text(init.to_string())).await?;
+    let subscription = serde_json::json!({"id": "1", "type": "subscribe", "payload": {
+        "query": "subscription { callEvents(agentId: \"alice\") { sessionId } }"}});
+    socket.send(Message::text(subscription.to_string())).await?;
+    let url = format!("http://{address}/webhooks/callgear/bench/handset");
+
+    // Waits for the event of `session`; `None` after a bound.
+    async fn event_for(
+        socket: &mut (impl futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+                  + Unpin),
+        session: u64,
+        bound: Duration,
+    ) -> Option<Instant> {
+        let wanted = session.to_string();
+        let deadline = Instant::now() + bound;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let message = tokio::time::timeout(left, socket.next())
+                .await
+                .ok()??
+                .ok()?;
+            if let Message::Text(text) = message {
+                let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+                if value["payload"]["data"]["callEvents"]["sessionId"] == wanted.as_str() {
+                    return Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    // Probe until the subscription is live.
+    let mut session = 1_000_000u64;
+    loop {
+        http.post(&url)
+            .body(handset_body(session))
+            .send()
+            .await?
+            .error_for_status()?;
+        if event_for(&mut socket, session, Duration::from_millis(500))
+            .await
+            .is_some()
+        {
+            break;
+        }
+        session += 1;
+        if session > 1_000_040 {
+            bail!("the subscription never delivered an event");
+        }
+    }
+    let mut acks = Vec::with_capacity(calls as usize);
+    let mut events = Vec::with_capacity(calls as usize);
+    let started = Instant::now();
+    for i in 0..calls {
+        let session = 2_000_000 + i;
+        let sent = Instant::now();
+        http.post(&url)
+            .body(handset_body(session))
+            .send()
+            .await?
+            .error_for_status()?;
+        let acknowledged = Instant::now();
+        let Some(heard) = event_for(&mut socket, session, Duration::from_secs(10)).await else {
+            bail!("no event for call {session} within 10 s");
+        };
+        acks.push((acknowledged - sent).as_micros() as u64);
+        // The event may be read just before the HTTP answer is: that is 0.
+        events.push(heard.saturating_duration_since(acknowledged).as_micros() as u64);
+    }
+    let elapsed = started.elapsed();
+    Ok((
+        Stats {
+            count: calls,
+            elapsed,
+            latencies_us: acks,
+        },
+        Stats {
+            count: calls,
+            elapsed,
+            latencies_us: events,
+        },
+    ))
 }
