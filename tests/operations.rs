@@ -121,6 +121,25 @@ async fn health_metrics_status_and_read_your_writes() {
         .expect("POST");
     assert_eq!(response.status().as_u16(), 400);
 
+    // Documents nested too deep, or too complex, are refused before they run.
+    let deep = "{ tickets { nodes { customer { tickets { customer { tickets { customer { tickets \
+                { customer { tickets { customer { tickets { customer { id } } } } } } } } } } } } } }";
+    let (status, body) = graphql(&server, None, deep).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(message.to_lowercase().contains("nested too deep"), "{body}");
+    // 500 tickets a page × 20 fields each exceeds the bound of 5,000.
+    let fields: String = (0..20).map(|i| format!("f{i}: id ")).collect();
+    let page = format!("{{ tickets(first: 500) {{ nodes {{ {fields} }} }} }}");
+    let (_, body) = graphql(&server, None, &page).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(message.to_lowercase().contains("complex"), "{body}");
+    // The same selection on a page of 50 is fine.
+    let page = format!("{{ tickets(first: 50) {{ nodes {{ {fields} }} }} }}");
+    let (_, body) = graphql(&server, None, &page).await;
+    assert!(body.get("errors").is_none(), "{body}");
+
     // Metrics count what happened, by kind and outcome.
     let (status, page) = get(&server.at("/metrics")).await;
     assert_eq!(status, 200);

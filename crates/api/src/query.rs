@@ -66,7 +66,9 @@ impl QueryRoot {
         Ok(api(ctx).read.ticket(&id)?.map(Ticket))
     }
 
-    /// Newest first (by last update). `first` is 1–500.
+    /// Newest first (by last update). `first` is 1–500. Counts `first` times its
+    /// selection towards the complexity bound.
+    #[graphql(complexity = "first.unwrap_or(50).clamp(1, 500) as usize * child_complexity")]
     async fn tickets(
         &self,
         ctx: &Context<'_>,
