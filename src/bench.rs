@@ -97,6 +97,24 @@ impl Stats {
     }
 }
 
+/// One markdown row: name, count, an optional extra cell, p50, p99, max.
+fn print_latency_row(name: &str, extra: &str, stats: &mut Stats) {
+    let (p50, p99, max) = (
+        stats.percentile_ms(50.0),
+        stats.percentile_ms(99.0),
+        stats.percentile_ms(100.0),
+    );
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" {extra} |")
+    };
+    println!(
+        "| {name} | {} |{extra} {p50:.2} | {p99:.2} | {max:.2} |",
+        stats.count
+    );
+}
+
 fn prepared_events(ingestor: &Ingestor, from: u64, count: u64) -> Result<Vec<NewEvent>> {
     (from..from + count)
         .map(|i| {
@@ -134,23 +152,10 @@ fn ingest(deliveries: u64, connections: u64) -> Result<ExitCode> {
     drop(log);
 
     // The real server, as its own process, over loopback HTTP.
-    let server_dir = scratch.join("server");
-    let exe = std::env::current_exe()?;
-    let mut child = std::process::Command::new(exe)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&server_dir)
-        .env("CALLFOLD_WEBHOOK_TOKEN", "bench")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot start callfold serve")?;
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut first)?;
-    let address = first
-        .trim()
-        .strip_prefix("listening on ")
-        .context("unexpected serve output")?
-        .to_string();
+    let (mut child, address) = start_server(
+        &scratch.join("server"),
+        &[("CALLFOLD_WEBHOOK_TOKEN", "bench")],
+    )?;
     eprintln!(
         "http: {deliveries} deliveries over {connections} keep-alive connections to {address}"
     );
@@ -167,16 +172,8 @@ fn ingest(deliveries: u64, connections: u64) -> Result<ExitCode> {
         ("raw sled appends (baseline)", &mut raw),
         ("HTTP webhooks", &mut http),
     ] {
-        let (p50, p99, max) = (
-            stats.percentile_ms(50.0),
-            stats.percentile_ms(99.0),
-            stats.percentile_ms(100.0),
-        );
-        println!(
-            "| {name} | {} | {:.0} | {p50:.2} | {p99:.2} | {max:.2} |",
-            stats.count,
-            stats.per_second(),
-        );
+        let per_second = format!("{:.0}", stats.per_second());
+        print_latency_row(name, &per_second, stats);
     }
     println!("\nHTTP / raw throughput: {ratio:.2}");
     Ok(ExitCode::SUCCESS)
@@ -326,8 +323,11 @@ fn start_server(data_dir: &Path, env: &[(&str, &str)]) -> Result<(std::process::
         command.env(key, value);
     }
     let mut child = command.spawn().context("cannot start callfold serve")?;
+    let mut stdout = std::io::BufReader::new(child.stdout.take().context("no stdout")?);
     let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut first)?;
+    stdout.read_line(&mut first)?;
+    // Keep reading what the server prints, so it never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let address = first
         .trim()
         .strip_prefix("listening on ")
@@ -369,20 +369,12 @@ fn subscribe(calls: u64) -> Result<ExitCode> {
     let (mut acks, mut events) = result?;
     println!("| phase | calls | p50 ms | p99 ms | max ms |");
     println!("|---|---:|---:|---:|---:|");
-    for (name, stats) in [
-        ("webhook send → 200 accepted (baseline)", &mut acks),
-        ("200 accepted → call event at the subscriber", &mut events),
-    ] {
-        let (p50, p99, max) = (
-            stats.percentile_ms(50.0),
-            stats.percentile_ms(99.0),
-            stats.percentile_ms(100.0),
-        );
-        println!(
-            "| {name} | {} | {p50:.2} | {p99:.2} | {max:.2} |",
-            stats.count
-        );
-    }
+    print_latency_row("webhook send → 200 accepted (baseline)", "", &mut acks);
+    print_latency_row(
+        "200 accepted → call event at the subscriber",
+        "",
+        &mut events,
+    );
     println!(
         "\nevent p99 / acknowledgement p99: {:.2}",
         events.percentile_ms(99.0) / acks.percentile_ms(99.0)

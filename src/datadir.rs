@@ -60,6 +60,8 @@ fn secret(data_dir: &Path, variable: &str, file: &str) -> Result<String> {
         }
         return Ok(token);
     }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let path = data_dir.join(file);
     match std::fs::read_to_string(&path) {
         Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_string()),

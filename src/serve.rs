@@ -51,8 +51,17 @@ async fn serve(data_dir: &Path, listen: &str) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     // Tests and scripts read these two lines; keep their shape.
-    println!("listening on {address}");
-    println!("CallGear integration URL: http://{address}/webhooks/callgear/{token}");
+    // A closed stdout (the reader went away) must not stop the server.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {address}");
+        let _ = writeln!(
+            out,
+            "CallGear integration URL: http://{address}/webhooks/callgear/{token}"
+        );
+        let _ = out.flush();
+    }
     tracing::info!(%address, data_dir = %data_dir.display(), "callfold serving");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -244,3 +244,30 @@ async fn graceful_shutdown_under_load_loses_no_acknowledged_delivery() {
     .accepted();
     assert_eq!(next, log.len() as u64);
 }
+
+/// `serve` on a data dir that does not exist yet, with no token configured:
+/// it creates the directory, generates both tokens, and serves.
+#[test]
+fn serve_starts_on_a_fresh_data_dir_without_configuration() {
+    use std::io::BufRead;
+    let (tmp, _) = common::temp();
+    let data = tmp.path().join("not/yet/there");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_callfold"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("CALLFOLD_ADMIN_TOKEN")
+        .env_remove("CALLFOLD_WEBHOOK_TOKEN")
+        .env_remove("CALLFOLD_DATA_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn callfold serve");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("read");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.starts_with("listening on "), "{first:?}");
+    assert!(data.join("admin_token").is_file());
+    assert!(data.join("webhook_token").is_file());
+}

@@ -362,15 +362,7 @@ impl MutationRoot {
         ticket_id: ID,
         body: String,
     ) -> Result<Message, Error> {
-        let (agent_id, at) = agent(ctx)?;
-        let action = NativeEvent::AddNote(AddNote {
-            at,
-            agent_id,
-            ticket_id: ticket_id.0.clone(),
-            body,
-        });
-        let recorded = record(ctx, action).await?;
-        added_message(ctx, &ticket_id, &recorded, domain::MessageKind::Note).await
+        add_message(ctx, ticket_id, body, domain::MessageKind::Note).await
     }
 
     /// A reply to the customer (R16).
@@ -380,16 +372,35 @@ impl MutationRoot {
         ticket_id: ID,
         body: String,
     ) -> Result<Message, Error> {
-        let (agent_id, at) = agent(ctx)?;
-        let action = NativeEvent::AddReply(AddReply {
+        add_message(ctx, ticket_id, body, domain::MessageKind::Reply).await
+    }
+}
+
+/// Records a note or a reply and answers with the message as the ticket shows it.
+async fn add_message(
+    ctx: &Context<'_>,
+    ticket_id: ID,
+    body: String,
+    kind: domain::MessageKind,
+) -> Result<Message, Error> {
+    let (agent_id, at) = agent(ctx)?;
+    let ticket = ticket_id.0.clone();
+    let action = match kind {
+        domain::MessageKind::Reply => NativeEvent::AddReply(AddReply {
             at,
             agent_id,
-            ticket_id: ticket_id.0.clone(),
+            ticket_id: ticket,
             body,
-        });
-        let recorded = record(ctx, action).await?;
-        added_message(ctx, &ticket_id, &recorded, domain::MessageKind::Reply).await
-    }
+        }),
+        _ => NativeEvent::AddNote(AddNote {
+            at,
+            agent_id,
+            ticket_id: ticket,
+            body,
+        }),
+    };
+    let recorded = record(ctx, action).await?;
+    added_message(ctx, &ticket_id, &recorded, kind).await
 }
 
 async fn added_message(
