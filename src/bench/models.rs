@@ -8,9 +8,11 @@ use super::Stats;
 use crate::app::Store;
 use crate::datadir;
 use anyhow::{bail, Context, Result};
+use domain::directory::MappingTimeline;
 use eventlog::{AppendOutcome, EventLog, NewEvent, Receipt, SledLog};
 use ingest::Ingestor;
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -111,19 +113,21 @@ pub fn rebuild(deliveries: u64, agents: u64, seed: u64) -> Result<ExitCode> {
     })?;
     let read = started.elapsed();
 
-    // The domain fold alone, into the in-memory `domain::State`.
+    // The domain fold alone, into `domain::State` in memory (with the
+    // directory timeline kept between events, as the projector's overlay does).
     eprintln!("domain fold into memory");
     let started = Instant::now();
-    let mut state = domain::State::default();
+    let mut memory = Memory::default();
     read_all(&*log, |batch| {
         for envelope in batch {
-            state.apply(&envelope.event, envelope.received_at);
+            domain::apply(&mut memory, &envelope.event, envelope.received_at)
+                .unwrap_or_else(|never| match never {});
         }
         Ok(())
     })?;
     let fold = started.elapsed();
-    let tickets_in_memory = state.tickets().len() as u64;
-    drop(state);
+    let tickets_in_memory = memory.state.tickets().len() as u64;
+    drop(memory);
 
     // The real thing: clear the views and apply the log from position 0.
     eprintln!("rebuild into sled views");
@@ -191,6 +195,52 @@ pub fn rebuild(deliveries: u64, agents: u64, seed: u64) -> Result<ExitCode> {
         views_bytes >> 20,
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `domain::State` that keeps the directory's timeline until the directory changes.
+#[derive(Default)]
+struct Memory {
+    state: domain::State,
+    timeline: std::cell::RefCell<Option<MappingTimeline>>,
+}
+
+impl domain::Store for Memory {
+    type Error = Infallible;
+
+    fn directory(&self) -> Result<domain::Directory, Infallible> {
+        self.state.directory()
+    }
+    fn timeline(&self) -> Result<MappingTimeline, Infallible> {
+        let mut cached = self.timeline.borrow_mut();
+        Ok(cached
+            .get_or_insert_with(|| self.state.directory.timeline())
+            .clone())
+    }
+    fn phone(&self, phone: &domain::Phone) -> Result<Option<domain::PhoneRecord>, Infallible> {
+        self.state.phone(phone)
+    }
+    fn session(&self, id: u64) -> Result<Option<domain::SessionRecord>, Infallible> {
+        self.state.session(id)
+    }
+    fn desk(&self, id: &str) -> Result<Option<domain::Desk>, Infallible> {
+        self.state.desk(id)
+    }
+    fn put_directory(&mut self, directory: domain::Directory) -> Result<(), Infallible> {
+        *self.timeline.get_mut() = None;
+        self.state.put_directory(directory)
+    }
+    fn put_phone(&mut self, record: domain::PhoneRecord) -> Result<(), Infallible> {
+        self.state.put_phone(record)
+    }
+    fn put_session(&mut self, record: domain::SessionRecord) -> Result<(), Infallible> {
+        self.state.put_session(record)
+    }
+    fn put_desk(&mut self, desk: domain::Desk) -> Result<(), Infallible> {
+        self.state.put_desk(desk)
+    }
+    fn delete_desk(&mut self, id: &str) -> Result<(), Infallible> {
+        self.state.delete_desk(id)
+    }
 }
 
 fn dir_size(path: &Path) -> u64 {
