@@ -91,12 +91,13 @@ impl Directory {
             agent.name = upsert.name.clone();
             agent.updated_at = upsert.at;
         }
+        // Each agent's operators, ascending: one pass over the operators.
+        let mut employees: HashMap<&str, Vec<u64>> = HashMap::new();
+        for (employee, id) in &owner {
+            employees.entry(id.as_str()).or_default().push(*employee);
+        }
         for agent in agents.values_mut() {
-            agent.callgear_employee_ids = owner
-                .iter()
-                .filter(|(_, id)| **id == agent.id)
-                .map(|(employee, _)| *employee)
-                .collect();
+            agent.callgear_employee_ids = employees.remove(agent.id.as_str()).unwrap_or_default();
         }
         agents
     }

@@ -141,6 +141,7 @@ impl<'v> Overlay<'v> {
             sessions,
             desks,
         } = self;
+        let directory_written = dirty_count(&directory) > 0;
         stats.records_written = [
             dirty_count(&directory),
             dirty_count(&phones),
@@ -157,7 +158,7 @@ impl<'v> Overlay<'v> {
             keys::session(*id).to_vec()
         });
         stage(&mut batch, desks, Kind::Desk, |id| keys::desk(id));
-        views.commit(batch, checkpoint)?;
+        views.commit(batch, checkpoint, directory_written)?;
         Ok(stats)
     }
 }
@@ -187,7 +188,13 @@ impl Store for Overlay<'_> {
         if let Some(timeline) = &*self.timeline.borrow() {
             return Ok(timeline.clone());
         }
-        let timeline = self.directory()?.timeline();
+        // Until the batch writes a directory, it is the committed one.
+        let written = self.directory.borrow().get(&()).is_some_and(|s| s.dirty);
+        let timeline = if written {
+            self.directory()?.timeline()
+        } else {
+            self.views.directory_cache()?.timeline.clone()
+        };
         *self.timeline.borrow_mut() = Some(timeline.clone());
         Ok(timeline)
     }
