@@ -188,6 +188,10 @@ impl ReadModel for Read {
             .map_err(read_error)
     }
 
+    fn agent(&self, id: &str) -> Result<Option<Agent>, ReadError> {
+        self.handle.views().agent(id).map_err(read_error)
+    }
+
     fn agents(&self) -> Result<Vec<Agent>, ReadError> {
         self.handle.views().agents().map_err(read_error)
     }

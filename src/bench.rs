@@ -12,6 +12,9 @@ use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod calls;
+mod models;
+
 #[derive(clap::Subcommand, Debug)]
 pub enum Which {
     /// Webhook ingestion over HTTP against raw sled appends of the same envelopes.
@@ -34,6 +37,30 @@ pub enum Which {
         #[arg(long, default_value_t = 500)]
         calls: u64,
     },
+    /// `Projector::rebuild_blocking` over a generated stream against a plain read of the log.
+    Rebuild {
+        /// CallGear deliveries in the generated stream (agent actions come on top).
+        #[arg(long, default_value_t = 1_000_000)]
+        deliveries: u64,
+        /// Agents, one CallGear operator each.
+        #[arg(long, default_value_t = 3_000)]
+        agents: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// GraphQL latency of ticket lookups against the same lookups on the views.
+    Graphql {
+        /// Tickets in the store (approximately: the stream is sized for it).
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: u64,
+        #[arg(long, default_value_t = 3_000)]
+        agents: u64,
+        /// Timed queries per lookup kind and path.
+        #[arg(long, default_value_t = 5_000)]
+        queries: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 pub fn run(which: Which) -> Result<ExitCode> {
@@ -44,6 +71,17 @@ pub fn run(which: Which) -> Result<ExitCode> {
         } => ingest(deliveries, connections.max(1)),
         Which::Import { lines } => import(lines),
         Which::Subscribe { calls } => subscribe(calls.max(1)),
+        Which::Rebuild {
+            deliveries,
+            agents,
+            seed,
+        } => models::rebuild(deliveries, agents, seed),
+        Which::Graphql {
+            tickets,
+            agents,
+            queries,
+            seed,
+        } => models::graphql(tickets, agents, queries, seed),
     }
 }
 

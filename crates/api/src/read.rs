@@ -84,6 +84,8 @@ pub trait ReadModel: Send + Sync + 'static {
     fn call(&self, session_id: u64) -> Result<Option<Call>, ReadError>;
     fn call_tickets(&self, session_id: u64) -> Result<Vec<TicketId>, ReadError>;
     fn agents(&self) -> Result<Vec<Agent>, ReadError>;
+    /// One agent (resolvers of `assignee`, `author`, `agent` call this per item).
+    fn agent(&self, id: &str) -> Result<Option<Agent>, ReadError>;
     /// May this action be recorded now? (`domain::command::validate`.)
     fn validate(&self, action: &NativeEvent) -> Result<Verdict, ReadError>;
     /// The projection's name (for `status` and metrics).

@@ -103,12 +103,7 @@ fn api<'a>(ctx: &Context<'a>) -> &'a Api {
 }
 
 pub(crate) fn agent_by_id(api: &Api, id: &str) -> Result<Option<Agent>, ReadError> {
-    Ok(api
-        .read
-        .agents()?
-        .into_iter()
-        .find(|a| a.id == id)
-        .map(Agent))
+    Ok(api.read.agent(id)?.map(Agent))
 }
 
 pub struct Ticket(pub domain::Ticket);

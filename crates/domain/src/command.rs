@@ -161,7 +161,7 @@ fn check_filing<S: Store>(
     let Some(record) = store.session(session)?.filter(|r| !r.facts.is_empty()) else {
         return Ok(Err(Rejection::UnknownCall(session)));
     };
-    let call = record.call(&store.directory()?.timeline());
+    let call = record.call(&store.timeline()?);
     if call.missed() {
         return Ok(Err(Rejection::MissedCall(session)));
     }

@@ -5,7 +5,8 @@
 //! operator's leg at time `t` belongs to the agent whose latest upsert at or
 //! before `t` lists that operator (R18).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::agent::{AgentId, UpsertAgent};
 use crate::time::Timestamp;
@@ -90,12 +91,13 @@ impl Directory {
             agent.name = upsert.name.clone();
             agent.updated_at = upsert.at;
         }
+        // Each agent's operators, ascending: one pass over the operators.
+        let mut employees: HashMap<&str, Vec<u64>> = HashMap::new();
+        for (employee, id) in &owner {
+            employees.entry(id.as_str()).or_default().push(*employee);
+        }
         for agent in agents.values_mut() {
-            agent.callgear_employee_ids = owner
-                .iter()
-                .filter(|(_, id)| **id == agent.id)
-                .map(|(employee, _)| *employee)
-                .collect();
+            agent.callgear_employee_ids = employees.remove(agent.id.as_str()).unwrap_or_default();
         }
         agents
     }
@@ -123,14 +125,44 @@ impl Directory {
     }
 
     /// Every mapping the directory has ever had, for callers that resolve many times.
+    ///
+    /// Linear in the upserts: each operator keeps the list of its owner changes,
+    /// so nothing is copied per upsert.
     pub fn timeline(&self) -> MappingTimeline {
-        let mut owner = BTreeMap::new();
-        let mut steps = Vec::with_capacity(self.upserts.len());
+        let mut owner: HashMap<u64, &str> = HashMap::new();
+        let mut owned: HashMap<&str, BTreeSet<u64>> = HashMap::new();
+        let mut changes: HashMap<u64, OwnerChanges> = HashMap::new();
         for upsert in &self.upserts {
-            Self::step(&mut owner, upsert);
-            steps.push((upsert.at, owner.clone()));
+            let agent = upsert.agent_id.as_str();
+            let listed: BTreeSet<u64> = upsert.callgear_employee_ids.iter().copied().collect();
+            // Same as `step`: the agent's operators not listed any more are nobody's,
+            for employee in owned.remove(agent).unwrap_or_default() {
+                if !listed.contains(&employee) {
+                    owner.remove(&employee);
+                    changes.entry(employee).or_default().push((upsert.at, None));
+                }
+            }
+            // and every listed operator is this agent's (taken from whoever had it).
+            for &employee in &listed {
+                match owner.insert(employee, agent) {
+                    Some(previous) if previous == agent => continue,
+                    Some(previous) => {
+                        if let Some(set) = owned.get_mut(previous) {
+                            set.remove(&employee);
+                        }
+                    }
+                    None => {}
+                }
+                changes
+                    .entry(employee)
+                    .or_default()
+                    .push((upsert.at, Some(upsert.agent_id.clone())));
+            }
+            owned.insert(agent, listed);
         }
-        MappingTimeline { steps }
+        MappingTimeline {
+            changes: Arc::new(changes),
+        }
     }
 
     fn step(owner: &mut BTreeMap<u64, AgentId>, upsert: &UpsertAgent) {
@@ -143,15 +175,60 @@ impl Directory {
 }
 
 /// Precomputed operator mappings over time (see [`Directory::timeline`]).
+/// Cheap to clone (shared).
 #[derive(Clone, Debug, Default)]
 pub struct MappingTimeline {
-    steps: Vec<(Timestamp, BTreeMap<u64, AgentId>)>,
+    /// Per operator: its owner after each change, in upsert order (times ascending).
+    changes: Arc<HashMap<u64, OwnerChanges>>,
 }
+
+/// One operator's owners: (from when, agent or nobody), in upsert order.
+type OwnerChanges = Vec<(Timestamp, Option<AgentId>)>;
 
 impl MappingTimeline {
     pub fn agent_for(&self, employee_id: u64, at: Timestamp) -> Option<AgentId> {
-        let index = self.steps.partition_point(|(step_at, _)| *step_at <= at);
-        let (_, owner) = self.steps[..index].last()?;
-        owner.get(&employee_id).cloned()
+        let changes = self.changes.get(&employee_id)?;
+        let index = changes.partition_point(|(change_at, _)| *change_at <= at);
+        changes[..index].last()?.1.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn upserts() -> impl Strategy<Value = Vec<UpsertAgent>> {
+        let upsert = (0i64..6, 0u8..4, proptest::collection::vec(0u64..6, 0..4)).prop_map(
+            |(at, agent, employees)| UpsertAgent {
+                at: Timestamp(at),
+                agent_id: format!("a{agent}"),
+                name: format!("Agent {agent}"),
+                callgear_employee_ids: employees,
+            },
+        );
+        proptest::collection::vec(upsert, 0..12)
+    }
+
+    proptest! {
+        /// The timeline answers exactly what replaying the upserts up to `at` does.
+        #[test]
+        fn timeline_agrees_with_mapping_at(upserts in upserts()) {
+            let mut directory = Directory::default();
+            for upsert in upserts {
+                directory.insert(upsert);
+            }
+            let timeline = directory.timeline();
+            for at in -1..7 {
+                let mapping = directory.mapping_at(Timestamp(at));
+                for employee in 0..6 {
+                    prop_assert_eq!(
+                        timeline.agent_for(employee, Timestamp(at)),
+                        mapping.get(&employee).cloned(),
+                        "employee {} at {}", employee, at
+                    );
+                }
+            }
+        }
     }
 }

@@ -22,7 +22,7 @@ use crate::agent::{
 };
 use crate::callgear::CallGearNotification;
 use crate::desk::{Customer, Desk, Ticket};
-use crate::directory::Directory;
+use crate::directory::{Directory, MappingTimeline};
 use crate::event::Event;
 use crate::ids;
 use crate::phone::Phone;
@@ -101,6 +101,12 @@ impl PhoneRecord {
 pub trait Store {
     type Error;
     fn directory(&self) -> Result<Directory, Self::Error>;
+    /// The directory's operator mappings over time ([`Directory::timeline`]),
+    /// read on every refold. A store may keep it between calls, as long as it
+    /// forgets it when [`Store::put_directory`] writes a new directory.
+    fn timeline(&self) -> Result<MappingTimeline, Self::Error> {
+        Ok(self.directory()?.timeline())
+    }
     fn phone(&self, phone: &Phone) -> Result<Option<PhoneRecord>, Self::Error>;
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, Self::Error>;
     fn desk(&self, id: &str) -> Result<Option<Desk>, Self::Error>;
@@ -354,7 +360,7 @@ fn refold<S: Store>(store: &mut S, customer: &str, changed: &mut Changed) -> Res
     let Some(mut desk) = store.desk(customer)? else {
         return Ok(());
     };
-    let timeline = store.directory()?.timeline();
+    let timeline = store.timeline()?;
     let mut records = Vec::with_capacity(desk.sessions.len());
     for &id in &desk.sessions {
         if let Some(record) = store.session(id)? {
@@ -423,7 +429,7 @@ pub fn find_call<S: Store>(store: &S, id: SessionId) -> Result<Option<Call>, S::
     let Some(record) = store.session(id)? else {
         return Ok(None);
     };
-    Ok(Some(record.call(&store.directory()?.timeline())))
+    Ok(Some(record.call(&store.timeline()?)))
 }
 
 /// Everything in memory: for tests, replays and small deployments.

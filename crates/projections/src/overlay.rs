@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
+use domain::directory::MappingTimeline;
 use domain::TicketId;
 use domain::{CustomerId, Desk, Directory, Phone, PhoneRecord, SessionId, SessionRecord, Store};
 
@@ -29,6 +30,8 @@ type Slots<K, T> = RefCell<BTreeMap<K, Slot<T>>>;
 pub(crate) struct Overlay<'v> {
     views: &'v Views,
     directory: Slots<(), Directory>,
+    /// The directory's timeline, built once per overlay; a put forgets it.
+    timeline: RefCell<Option<MappingTimeline>>,
     phones: Slots<Phone, PhoneRecord>,
     sessions: Slots<SessionId, SessionRecord>,
     desks: Slots<CustomerId, Desk>,
@@ -82,6 +85,7 @@ impl<'v> Overlay<'v> {
         Overlay {
             views,
             directory: RefCell::default(),
+            timeline: RefCell::default(),
             phones: RefCell::default(),
             sessions: RefCell::default(),
             desks: RefCell::default(),
@@ -132,10 +136,12 @@ impl<'v> Overlay<'v> {
         let Overlay {
             views,
             directory,
+            timeline: _,
             phones,
             sessions,
             desks,
         } = self;
+        let directory_written = dirty_count(&directory) > 0;
         stats.records_written = [
             dirty_count(&directory),
             dirty_count(&phones),
@@ -152,7 +158,7 @@ impl<'v> Overlay<'v> {
             keys::session(*id).to_vec()
         });
         stage(&mut batch, desks, Kind::Desk, |id| keys::desk(id));
-        views.commit(batch, checkpoint)?;
+        views.commit(batch, checkpoint, directory_written)?;
         Ok(stats)
     }
 }
@@ -178,6 +184,21 @@ impl Store for Overlay<'_> {
         Ok(value.unwrap_or_default())
     }
 
+    fn timeline(&self) -> Result<MappingTimeline, Error> {
+        if let Some(timeline) = &*self.timeline.borrow() {
+            return Ok(timeline.clone());
+        }
+        // Until the batch writes a directory, it is the committed one.
+        let written = self.directory.borrow().get(&()).is_some_and(|s| s.dirty);
+        let timeline = if written {
+            self.directory()?.timeline()
+        } else {
+            self.views.directory_cache()?.timeline.clone()
+        };
+        *self.timeline.borrow_mut() = Some(timeline.clone());
+        Ok(timeline)
+    }
+
     fn phone(&self, phone: &Phone) -> Result<Option<PhoneRecord>, Error> {
         read(&self.phones, phone, || {
             self.views.load(Kind::Phone, &keys::phone(phone))
@@ -197,6 +218,7 @@ impl Store for Overlay<'_> {
     }
 
     fn put_directory(&mut self, directory: Directory) -> Result<(), Error> {
+        *self.timeline.get_mut() = None;
         write(&mut self.directory, (), Some(directory));
         Ok(())
     }

@@ -1,12 +1,14 @@
 //! The helpdesk read model in its own sled database.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use domain::command::Verdict;
+use domain::directory::MappingTimeline;
 use domain::session::Call;
-use domain::{Agent, Customer, NativeEvent, Phone, SessionId, Ticket, TicketId};
+use domain::{Agent, AgentId, Customer, NativeEvent, Phone, SessionId, Ticket, TicketId};
 
 use crate::codec::{self, Kind};
 use crate::index::TicketView;
@@ -35,6 +37,15 @@ struct Inner {
     checkpoint: AtomicU64,
     /// Readers share it; a commit's `apply_batch` takes it alone.
     gate: RwLock<()>,
+    /// What is derived from the committed directory, built on first use and
+    /// forgotten by a commit that writes the directory (and by `clear`).
+    directory: Mutex<Option<Arc<DirectoryCache>>>,
+}
+
+/// The committed directory's agents and operator timeline.
+pub(crate) struct DirectoryCache {
+    pub agents: BTreeMap<AgentId, Agent>,
+    pub timeline: MappingTimeline,
 }
 
 impl std::fmt::Debug for Views {
@@ -87,6 +98,7 @@ impl Views {
                 tree,
                 checkpoint: AtomicU64::new(checkpoint),
                 gate: RwLock::new(()),
+                directory: Mutex::new(None),
             }),
         })
     }
@@ -125,8 +137,43 @@ impl Views {
         self.load(Kind::Ticket, &keys::ticket(id))
     }
 
+    /// The committed directory's agents and timeline (cached until a commit writes the directory).
+    pub(crate) fn directory_cache(&self) -> Result<Arc<DirectoryCache>, Error> {
+        let mut cached = self
+            .inner
+            .directory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(cache) = &*cached {
+            return Ok(Arc::clone(cache));
+        }
+        let directory = self
+            .load::<domain::Directory>(Kind::Directory, &keys::directory())?
+            .unwrap_or_default();
+        let cache = Arc::new(DirectoryCache {
+            agents: directory.agents(),
+            timeline: directory.timeline(),
+        });
+        *cached = Some(Arc::clone(&cache));
+        Ok(cache)
+    }
+
+    fn forget_directory(&self) {
+        *self
+            .inner
+            .directory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
     /// Writes one batch (records, indexes, checkpoint) atomically, then flushes.
-    pub(crate) fn commit(&self, mut batch: sled::Batch, checkpoint: u64) -> Result<(), Error> {
+    /// `directory_written`: the batch holds a new directory.
+    pub(crate) fn commit(
+        &self,
+        mut batch: sled::Batch,
+        checkpoint: u64,
+        directory_written: bool,
+    ) -> Result<(), Error> {
         batch.insert(keys::CHECKPOINT, &checkpoint.to_be_bytes());
         {
             let _exclusive = self
@@ -135,6 +182,9 @@ impl Views {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
             self.inner.tree.apply_batch(batch)?;
+            if directory_written {
+                self.forget_directory();
+            }
             self.inner.checkpoint.store(checkpoint, Ordering::Release);
         }
         self.inner.db.flush()?;
@@ -153,6 +203,7 @@ impl Views {
         self.inner.checkpoint.store(0, Ordering::Release);
         self.inner.db.flush()?;
         self.inner.tree.clear()?;
+        self.forget_directory();
         self.inner.db.flush()?;
         Ok(())
     }
@@ -201,13 +252,16 @@ impl Views {
             .unwrap_or_default())
     }
 
+    /// One agent, by id (a map lookup in the cached directory).
+    pub fn agent(&self, id: &str) -> Result<Option<Agent>, Error> {
+        let _read = self.read_gate();
+        Ok(self.directory_cache()?.agents.get(id).cloned())
+    }
+
     /// Current agents, by id.
     pub fn agents(&self) -> Result<Vec<Agent>, Error> {
         let _read = self.read_gate();
-        let directory = self
-            .load::<domain::Directory>(Kind::Directory, &keys::directory())?
-            .unwrap_or_default();
-        Ok(directory.agents().into_values().collect())
+        Ok(self.directory_cache()?.agents.values().cloned().collect())
     }
 
     /// Validates an agent's command against the committed state
