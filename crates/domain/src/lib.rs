@@ -45,6 +45,8 @@ pub mod ids;
 pub mod phone;
 pub mod session;
 pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 
 pub use agent::{AgentId, CustomerId, NativeEvent, SessionId, TicketId, TicketStatus};
