@@ -5,6 +5,7 @@
 
 use crate::agent::NativeEvent;
 use crate::callgear::CallGearNotification;
+use crate::contact::ContactEvent;
 
 /// Where a delivery came from. Stored in every log envelope.
 #[derive(
@@ -25,7 +26,8 @@ use crate::callgear::CallGearNotification;
 pub enum Source {
     /// A CallGear webhook (HTTP or a recorded `path` line).
     CallGear,
-    /// An event recorded by callfold itself: an agent action, configuration.
+    /// An event recorded by callfold itself (an agent action, configuration), or
+    /// one of the native contact-centre feed.
     Native,
 }
 
@@ -54,13 +56,15 @@ pub enum Event {
     CallGear(Box<CallGearNotification>),
     /// An agent or administrator action (`agent::NativeEvent`), recorded by callfold.
     Native(Box<NativeEvent>),
+    /// A contact-centre event (`contact::ContactEvent`) from the native feed.
+    Contact(Box<ContactEvent>),
 }
 
 impl Event {
     pub fn source(&self) -> Source {
         match self {
             Event::CallGear(_) => Source::CallGear,
-            Event::Native(_) => Source::Native,
+            Event::Native(_) | Event::Contact(_) => Source::Native,
         }
     }
 }

@@ -38,6 +38,7 @@
 pub mod agent;
 pub mod callgear;
 pub mod command;
+pub mod contact;
 pub mod desk;
 pub mod directory;
 pub mod event;
@@ -51,6 +52,7 @@ pub mod time;
 
 pub use agent::{AgentId, CustomerId, NativeEvent, SessionId, TicketId, TicketStatus};
 pub use callgear::{CallGearKind, CallGearNotification, Direction};
+pub use contact::{ContactBody, ContactEvent};
 pub use desk::{Channel, Customer, Desk, Message, MessageKind, Ticket};
 pub use directory::{Agent, Directory};
 pub use event::{Event, Source};

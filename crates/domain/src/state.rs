@@ -148,6 +148,9 @@ pub fn apply<S: Store>(
             apply_notification(store, notification, received_at, &mut changed)?
         }
         Event::Native(native) => apply_native(store, native, &mut changed)?,
+        // Contact-centre events feed the timeline and statistics projections;
+        // tickets come from CallGear calls and agent actions only.
+        Event::Contact(_) => {}
     }
     Ok(changed)
 }

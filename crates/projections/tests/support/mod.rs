@@ -160,6 +160,7 @@ pub fn received_at(event: &Event) -> Timestamp {
     match event {
         Event::CallGear(n) => n.notification_time.unwrap_or(t(0)),
         Event::Native(native) => native.at(),
+        Event::Contact(contact) => contact.at,
     }
 }
 
