@@ -179,7 +179,7 @@ pub fn import_file(
                 }));
             }
             Item::Native { at, raw } => {
-                let event = match ingest::parse_native(&raw) {
+                let event = match ingest::parse_event_line(raw, at) {
                     Ok(event) => event,
                     Err(reason) => {
                         submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
@@ -188,7 +188,7 @@ pub fn import_file(
                         bail!("{}:{number}: \"event\": {reason}", file.display());
                     }
                 };
-                chunk.push(LogItem::Native(ingest::native_event(event, raw, at)));
+                chunk.push(LogItem::Native(event));
             }
             Item::GraphQl {
                 at,

@@ -12,6 +12,6 @@ mod service;
 
 pub use error::Error;
 pub use service::{
-    dedupe_key, native_event, parse_native, Delivery, Ingestor, Item, Options, Outcome, Prepared,
-    Submitted, BODY_BYTES_MAX,
+    contact_event, dedupe_key, native_event, parse_contact, parse_event_line, parse_native,
+    Delivery, Ingestor, Item, Options, Outcome, Prepared, Submitted, BODY_BYTES_MAX,
 };

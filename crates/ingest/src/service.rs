@@ -1,5 +1,5 @@
 use crate::callgear;
-use domain::{CallGearKind, Event, NativeEvent, Source, Timestamp};
+use domain::{CallGearKind, ContactBody, ContactEvent, Event, NativeEvent, Source, Timestamp};
 use eventlog::{AppendOutcome, EventLog, NewEvent, NewQuarantine, QuarantineRecord};
 use std::sync::Arc;
 
@@ -88,9 +88,57 @@ pub fn native_event(event: NativeEvent, raw: Vec<u8>, received_at: Timestamp) ->
     }
 }
 
-/// Reads a native event from its JSON (an `event` line of a recorded stream).
+/// Reads an agent action from its JSON.
 pub fn parse_native(raw: &[u8]) -> Result<NativeEvent, String> {
     serde_json::from_slice(raw).map_err(|e| format!("not a native event: {e}"))
+}
+
+/// Reads a contact-centre event (format version 1, `domain::contact`) and
+/// checks what serde cannot (version, empty or over-long ids).
+pub fn parse_contact(raw: &[u8]) -> Result<ContactEvent, String> {
+    let event: ContactEvent =
+        serde_json::from_slice(raw).map_err(|e| format!("not a contact-centre event: {e}"))?;
+    event.check()?;
+    Ok(event)
+}
+
+/// The log entry for a contact-centre event. Unlike an agent action, its dedupe
+/// key is the parsed content (like a CallGear delivery): a sender that re-sends an
+/// event with other whitespace or key order is recognised.
+pub fn contact_event(event: ContactEvent, raw: Vec<u8>, received_at: Timestamp) -> NewEvent {
+    let kind = event.type_name().to_string();
+    let event = Event::Contact(Box::new(event));
+    NewEvent {
+        received_at,
+        source: Source::Native,
+        dedupe_key: dedupe_key(Source::Native, &kind, &event),
+        kind,
+        time_zone: String::new(),
+        raw,
+        event,
+    }
+}
+
+/// Reads an `event` line of a recorded stream: a contact-centre event when its
+/// `type` is one of `domain::contact`'s, else an agent action.
+pub fn parse_event_line(raw: Vec<u8>, received_at: Timestamp) -> Result<NewEvent, String> {
+    #[derive(serde::Deserialize)]
+    struct Tag<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    let tag: Tag = serde_json::from_slice(&raw).map_err(|e| format!("not a native event: {e}"))?;
+    let contact = tag
+        .kind
+        .as_deref()
+        .is_some_and(|kind| ContactBody::TYPE_NAMES.contains(&kind));
+    if contact {
+        let event = parse_contact(&raw)?;
+        Ok(contact_event(event, raw, received_at))
+    } else {
+        let event = parse_native(&raw)?;
+        Ok(native_event(event, raw, received_at))
+    }
 }
 
 /// Something to append: a CallGear delivery (parsed on the way) or a native event.
