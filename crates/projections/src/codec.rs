@@ -12,7 +12,7 @@ use rkyv::util::AlignedVec;
 
 /// Bumped whenever the archived layout of a view record changes; a store with
 /// another version is rebuilt from the log (`callfold rebuild`).
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 const MAGIC: [u8; 2] = *b"CV";
 const HEADER_LEN: usize = 4;
@@ -25,6 +25,12 @@ pub(crate) enum Kind {
     Session,
     Desk,
     Ticket,
+    /// A statistics call record (`stats`).
+    CallRecord,
+    /// Live dashboard state (`stats::live`).
+    LiveCall,
+    LiveAgent,
+    Dashboard,
 }
 
 impl Kind {
@@ -35,6 +41,10 @@ impl Kind {
             Kind::Session => keys::SESSION,
             Kind::Desk => keys::DESK,
             Kind::Ticket => keys::TICKET,
+            Kind::CallRecord => b'R',
+            Kind::LiveCall => b'L',
+            Kind::LiveAgent => b'A',
+            Kind::Dashboard => b'B',
         }
     }
 }

@@ -11,6 +11,7 @@
 //! | `T` + ticket id | ticket view: the `Ticket` and the phones it is indexed under |
 //! | `o` + sort key | empty: every ticket, newest first |
 //! | `i` + field + value + sort key | empty: tickets by status, customer, ... |
+//! | `x` + ... | the statistics read model (`stats::keys`) |
 //!
 //! The sort key is `!(updated_at as order-preserving u64)` (8 bytes, so newer
 //! sorts first) followed by the ticket id (ties: id ascending). An index value is
@@ -125,6 +126,7 @@ pub(crate) fn describe(key: &[u8]) -> String {
         }
         Some((&DESK, rest)) => format!("customer {}", text(rest)),
         Some((&TICKET, rest)) => format!("ticket {}", text(rest)),
+        Some((&crate::stats::keys::PREFIX, _)) => crate::stats::keys::describe(key),
         _ => format!("key {}", text(key)),
     }
 }

@@ -22,6 +22,7 @@ mod index;
 mod keys;
 mod overlay;
 mod projector;
+pub mod stats;
 mod views;
 
 pub use error::Error;

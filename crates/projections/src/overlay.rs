@@ -116,6 +116,7 @@ impl<'v> Overlay<'v> {
         self,
         checkpoint: u64,
         mut tickets: BTreeSet<TicketId>,
+        mut statistics: crate::stats::StatsBatch<'_>,
     ) -> Result<CommitStats, Error> {
         // A session's phone may change without its tickets' content changing.
         for slot in self.sessions.borrow().values() {
@@ -131,8 +132,13 @@ impl<'v> Overlay<'v> {
             if old != new {
                 index::stage(&mut batch, id, old.as_ref(), new.as_ref());
                 stats.tickets_reindexed += 1;
+                statistics.ticket_changed(
+                    old.as_ref().map(|v| &v.ticket),
+                    new.as_ref().map(|v| &v.ticket),
+                );
             }
         }
+        statistics.stage(&mut batch)?;
         let Overlay {
             views,
             directory,

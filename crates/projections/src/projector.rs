@@ -62,6 +62,8 @@ pub struct BatchChanges {
     pub tickets: BTreeSet<domain::TicketId>,
     /// Call notifications in the batch, in log order.
     pub calls: Vec<CallActivity>,
+    /// The live dashboard (`Views::dashboard`) changed.
+    pub dashboard: bool,
 }
 
 /// A call notification that agent UIs hear about live.
@@ -121,6 +123,7 @@ impl Shared {
         let span = tracing::debug_span!("project", projection = NAME, position = from);
         let _span = span.enter();
         let mut overlay = Overlay::new(&self.views);
+        let mut statistics = crate::stats::StatsBatch::new(&self.views);
         let mut tickets = BTreeSet::new();
         let mut calls = Vec::new();
         let mut next = from;
@@ -132,6 +135,7 @@ impl Shared {
                 });
             }
             let changed = domain::apply(&mut overlay, &envelope.event, envelope.received_at)?;
+            crate::stats::observe(&mut statistics, &overlay, &envelope.event, &changed)?;
             tickets.extend(changed.tickets);
             if let domain::Event::CallGear(n) = &envelope.event {
                 calls.push(CallActivity {
@@ -145,7 +149,8 @@ impl Shared {
             next += 1;
         }
         let published = (self.changes.receiver_count() > 0).then(|| tickets.clone());
-        let stats = overlay.commit(next, tickets)?;
+        let dashboard = statistics.dashboard_changed;
+        let stats = overlay.commit(next, tickets, statistics)?;
         tracing::debug!(
             events = envelopes.len(),
             records = stats.records_written,
@@ -160,6 +165,7 @@ impl Shared {
                 checkpoint: next,
                 tickets,
                 calls,
+                dashboard,
             }));
         }
         Ok(envelopes.len())
