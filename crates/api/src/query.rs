@@ -2,6 +2,7 @@ use crate::types::{Agent, Call, Channel, Customer, Ticket, TicketStatus};
 use crate::{Api, ReadError, TicketFilter as Filter, PAGE_SIZE_MAX};
 use async_graphql::{Context, Error, InputObject, Object, SimpleObject, ID};
 
+#[derive(Default)]
 pub struct QueryRoot;
 
 /// Every set field must match.

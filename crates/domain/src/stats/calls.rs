@@ -255,20 +255,17 @@ pub fn contributions(call: &CallRecord) -> Vec<(Dim, Agg)> {
             if let Some(queue) = &call.queue {
                 out.push((Dim::Queue(queue.clone()), value));
             }
-            let first_answering = call.agents.iter().position(|s| s.answered);
-            for (index, share) in call.agents.iter().enumerate() {
+            for share in &call.agents {
                 let mut own = Agg::new();
                 own.add(OFFERED, 1);
+                own.add(WAIT_MS, ms(call.wait_seconds));
                 if share.answered {
                     own.add(ANSWERED, 1);
                     own.add(TALK_MS, ms(share.talk_seconds));
                     own.add_duration(TALK_HIST, u64::from(share.talk_seconds));
                     own.add(HANDLE_MS, ms(share.talk_seconds));
-                    if Some(index) == first_answering {
-                        own.add(WAIT_MS, ms(call.wait_seconds));
-                        own.add(WAIT_ANSWERED_MS, ms(call.wait_seconds));
-                        own.add_duration(WAIT_ANSWERED_HIST, u64::from(call.wait_seconds));
-                    }
+                    own.add(WAIT_ANSWERED_MS, ms(call.wait_seconds));
+                    own.add_duration(WAIT_ANSWERED_HIST, u64::from(call.wait_seconds));
                 } else {
                     own.add(LOST, 1);
                 }

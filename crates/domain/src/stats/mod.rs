@@ -55,3 +55,44 @@ pub struct CallRecordPage {
     /// Pass as `after` for the next page; `None` when `records` is empty.
     pub end_cursor: Option<String>,
 }
+
+/// The live dashboard (seed 004): now, after every event in the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dashboard {
+    /// Calls in a voice menu now.
+    pub calls_in_menu: u64,
+    /// Calls waiting in each queue now (queues with none are left out), by name.
+    pub queues: Vec<(String, u64)>,
+    /// Every agent the feed reported, by id.
+    pub agents: Vec<AgentLive>,
+    /// The latest event time the dashboard reflects.
+    pub as_of: Option<crate::time::Timestamp>,
+}
+
+/// One agent on the live dashboard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentLive {
+    pub agent_id: AgentId,
+    /// The latest `agent_presence`; `None` if the feed never sent one.
+    pub presence: Option<crate::contact::Presence>,
+    /// Since when (the presence event's time).
+    pub presence_since: Option<crate::time::Timestamp>,
+    /// Talking on at least one call now (answered it, or a consultation, and
+    /// has not hung up, and the call has not ended).
+    pub talking: bool,
+}
+
+impl AgentLive {
+    pub fn logged_in(&self) -> bool {
+        use crate::contact::Presence;
+        matches!(
+            self.presence,
+            Some(Presence::LoggedIn | Presence::Ready | Presence::Paused)
+        )
+    }
+
+    /// Ready: presence `ready` and not talking.
+    pub fn ready(&self) -> bool {
+        self.presence == Some(crate::contact::Presence::Ready) && !self.talking
+    }
+}

@@ -14,6 +14,7 @@
 pub(crate) mod batch;
 pub(crate) mod encode;
 pub(crate) mod keys;
+mod live;
 mod query;
 
 pub(crate) use batch::StatsBatch;
@@ -45,7 +46,8 @@ pub(crate) fn observe(
                 stats.set_call(record)?;
             }
         }
-        Event::Native(_) | Event::Contact(_) => {}
+        Event::Contact(contact) => live::observe(stats, contact)?,
+        Event::Native(_) => {}
     }
     Ok(())
 }
