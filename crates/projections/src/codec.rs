@@ -31,6 +31,8 @@ pub(crate) enum Kind {
     LiveCall,
     LiveAgent,
     Dashboard,
+    /// A native-feed call's events (statistics' copy).
+    ContactCall,
 }
 
 impl Kind {
@@ -45,6 +47,7 @@ impl Kind {
             Kind::LiveCall => b'L',
             Kind::LiveAgent => b'A',
             Kind::Dashboard => b'B',
+            Kind::ContactCall => b'N',
         }
     }
 }

@@ -46,7 +46,15 @@ pub(crate) fn observe(
                 stats.set_call(record)?;
             }
         }
-        Event::Contact(contact) => live::observe(stats, contact)?,
+        Event::Contact(contact) => {
+            live::observe(stats, contact)?;
+            if let Some(call_id) = contact.call_id() {
+                if let Some(archive) = stats.add_contact_event(call_id, contact)? {
+                    let record = domain::stats::calls::from_contact(call_id, &archive);
+                    stats.set_call(record)?;
+                }
+            }
+        }
         Event::Native(_) => {}
     }
     Ok(())
