@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 mod calls;
 mod models;
+mod stats;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Which {
@@ -48,6 +49,23 @@ pub enum Which {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// One-month statistics queries over a generated store of millions of calls.
+    Stats {
+        #[arg(long, default_value_t = 10_000_000)]
+        calls: u64,
+        #[arg(long, default_value_t = 500)]
+        agents: u64,
+        #[arg(long, default_value_t = 20)]
+        queues: u64,
+        /// Days the calls spread over, from 2024-01-01.
+        #[arg(long, default_value_t = 366)]
+        days: u64,
+        /// Timed queries per row.
+        #[arg(long, default_value_t = 200)]
+        queries: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// GraphQL latency of ticket lookups against the same lookups on the views.
     Graphql {
         /// Tickets in the store (approximately: the stream is sized for it).
@@ -76,6 +94,23 @@ pub fn run(which: Which) -> Result<ExitCode> {
             agents,
             seed,
         } => models::rebuild(deliveries, agents, seed),
+        Which::Stats {
+            calls,
+            agents,
+            queues,
+            days,
+            queries,
+            seed,
+        } => stats::run(
+            stats::Shape {
+                calls,
+                agents,
+                queues,
+                days,
+                seed,
+            },
+            queries.max(1),
+        ),
         Which::Graphql {
             tickets,
             agents,

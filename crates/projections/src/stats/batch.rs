@@ -24,11 +24,16 @@ struct BucketDelta {
     cross: BTreeMap<i64, Agg>,
 }
 
+fn apply(bucket: &mut Bucket, delta: &BucketDelta) {
+    bucket.first.merge(&delta.first, 1);
+    encode::merge_series(&mut bucket.cross, &delta.cross, 1);
+}
+
 /// Pending statistics writes of one batch; reads see them first.
 pub(crate) struct StatsBatch<'v> {
     views: &'v Views,
-    buckets: BTreeMap<Vec<u8>, BucketDelta>,
-    fines: BTreeMap<Vec<u8>, BTreeMap<i64, Agg>>,
+    /// Per family and block: the delta of each dimension (dim key bytes).
+    buckets: BTreeMap<(Family, Block), BTreeMap<Vec<u8>, BucketDelta>>,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The live dashboard changed in this batch.
     pub dashboard_changed: bool,
@@ -80,7 +85,6 @@ impl<'v> StatsBatch<'v> {
         StatsBatch {
             views,
             buckets: BTreeMap::new(),
-            fines: BTreeMap::new(),
             writes: BTreeMap::new(),
             dashboard_changed: false,
         }
@@ -125,35 +129,27 @@ impl<'v> StatsBatch<'v> {
         let quarter = domain::stats::period::quarter_of(event.at);
         for block in Block::all_containing(quarter) {
             let start = block.start_time();
-            match event.prev {
-                None => {}
-                Some(p) if p < start => {
-                    let day = domain::stats::period::day_of(p);
-                    let delta = self
-                        .buckets
-                        .entry(keys::bucket(family, block, &dim))
-                        .or_default();
-                    delta
-                        .cross
-                        .entry(day)
-                        .or_default()
-                        .merge(&event.value, sign);
-                    self.fines
-                        .entry(keys::fine(family, block, day, &dim))
-                        .or_default()
-                        .entry(domain::stats::period::quarter_of(p))
-                        .or_default()
-                        .merge(&event.value, sign);
-                }
+            let cross = match event.prev {
+                None => None,
+                Some(p) if p < start => Some(domain::stats::period::quarter_of(p)),
                 // The predecessor is in this block (or not before the event):
                 // the event is not its chain's first here.
                 Some(_) => continue,
-            }
-            self.buckets
-                .entry(keys::bucket(family, block, &dim))
+            };
+            let delta = self
+                .buckets
+                .entry((family, block))
                 .or_default()
-                .first
-                .merge(&event.value, sign);
+                .entry(dim.clone())
+                .or_default();
+            delta.first.merge(&event.value, sign);
+            if let Some(quarter) = cross {
+                delta
+                    .cross
+                    .entry(quarter)
+                    .or_default()
+                    .merge(&event.value, sign);
+            }
         }
     }
 
@@ -312,35 +308,43 @@ impl<'v> StatsBatch<'v> {
     /// Writes everything into `batch`.
     pub(crate) fn stage(self, batch: &mut sled::Batch) -> Result<(), Error> {
         let tree = self.views.tree();
-        for (key, delta) in self.buckets {
-            if delta.first.is_empty() && delta.cross.values().all(Agg::is_empty) {
+        let all = keys::dim_bytes(&Dim::All);
+        for ((family, block), mut deltas) in self.buckets {
+            deltas.retain(|_, d| !(d.first.is_empty() && d.cross.values().all(Agg::is_empty)));
+            if deltas.is_empty() {
                 continue;
             }
-            let mut bucket = match tree.get(&key)? {
-                Some(bytes) => Bucket::decode(&key, &bytes)?,
-                None => Bucket::default(),
-            };
-            bucket.first.merge(&delta.first, 1);
-            encode::merge_series(&mut bucket.cross, &delta.cross, 1);
-            if bucket.is_empty() {
-                batch.remove(key);
-            } else {
-                batch.insert(key, bucket.encode());
+            if let Some(delta) = deltas.remove(&all) {
+                let key = keys::bucket(family, block, false);
+                let mut bucket = match tree.get(&key)? {
+                    Some(bytes) => Bucket::decode(&key, &bytes)?,
+                    None => Bucket::default(),
+                };
+                apply(&mut bucket, &delta);
+                if bucket.is_empty() {
+                    batch.remove(key);
+                } else {
+                    batch.insert(key, bucket.encode());
+                }
             }
-        }
-        for (key, delta) in self.fines {
-            if delta.values().all(Agg::is_empty) {
+            if deltas.is_empty() {
                 continue;
             }
-            let mut series = match tree.get(&key)? {
-                Some(bytes) => encode::decode_series(encode::FINE, &key, &bytes)?,
-                None => Vec::new(),
+            let key = keys::bucket(family, block, true);
+            let mut dims: BTreeMap<Vec<u8>, Bucket> = match tree.get(&key)? {
+                Some(bytes) => encode::decode_dims(&key, &bytes)?.into_iter().collect(),
+                None => BTreeMap::new(),
             };
-            encode::merge_series(&mut series, &delta, 1);
-            if series.is_empty() {
+            for (dim, delta) in deltas {
+                let bucket = dims.entry(dim).or_default();
+                apply(bucket, &delta);
+            }
+            dims.retain(|_, b| !b.is_empty());
+            if dims.is_empty() {
                 batch.remove(key);
             } else {
-                batch.insert(key, encode::encode_series(encode::FINE, &series));
+                let dims: Vec<(Vec<u8>, Bucket)> = dims.into_iter().collect();
+                batch.insert(key, encode::encode_dims(&dims));
             }
         }
         for (key, value) in self.writes {

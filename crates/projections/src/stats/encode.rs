@@ -10,7 +10,7 @@ use crate::Error;
 pub const FORMAT_VERSION: u8 = 1;
 const MAGIC: [u8; 2] = *b"CS";
 pub(crate) const BUCKET: u8 = b'b';
-pub(crate) const FINE: u8 = b'f';
+pub(crate) const DIMS: u8 = b'd';
 
 fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -114,12 +114,12 @@ fn corrupt(key: &[u8], reason: String) -> Error {
     }
 }
 
-/// A bucket: the first-in-block sums and the cross-block pairs by the UTC day
-/// of their predecessor (`docs/statistics.md`, "How it is kept").
+/// A bucket: the first-in-block sums and the cross-block pairs by the quarter
+/// hour of their predecessor (`docs/statistics.md`, "How it is kept").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Bucket {
     pub first: Agg,
-    /// Sorted by day, no empty sums.
+    /// Sorted by quarter hour, no empty sums.
     pub cross: Vec<(i64, Agg)>,
 }
 
@@ -137,27 +137,60 @@ impl Bucket {
 
     pub fn decode(key: &[u8], bytes: &[u8]) -> Result<Bucket, Error> {
         let mut r = body(BUCKET, key, bytes)?;
-        let first = r.agg();
-        let cross = read_series(&mut r);
-        match (first, cross, r.done()) {
-            (Some(first), Some(cross), true) => Ok(Bucket { first, cross }),
+        match (read_bucket(&mut r), r.done()) {
+            (Some(bucket), true) => Ok(bucket),
             _ => Err(corrupt(key, "undecodable statistics bucket".into())),
         }
     }
 }
 
-/// A series of sums by an integer (a day or a quarter hour), sorted.
-pub(crate) fn encode_series(kind: u8, series: &[(i64, Agg)]) -> Vec<u8> {
-    let mut out = header(kind);
-    put_series(&mut out, series);
+fn put_bucket(out: &mut Vec<u8>, bucket: &Bucket) {
+    put_agg(out, &bucket.first);
+    put_series(out, &bucket.cross);
+}
+
+fn read_bucket(r: &mut Reader<'_>) -> Option<Bucket> {
+    let first = r.agg()?;
+    let cross = read_series(r)?;
+    Some(Bucket { first, cross })
+}
+
+/// The buckets of every agent and queue of one block, in one value (sorted
+/// by dimension key, no empty bucket).
+pub(crate) fn encode_dims(dims: &[(Vec<u8>, Bucket)]) -> Vec<u8> {
+    let mut out = header(DIMS);
+    put_u64(&mut out, dims.len() as u64);
+    for (dim, bucket) in dims {
+        put_u64(&mut out, dim.len() as u64);
+        out.extend_from_slice(dim);
+        put_bucket(&mut out, bucket);
+    }
     out
 }
 
-pub(crate) fn decode_series(kind: u8, key: &[u8], bytes: &[u8]) -> Result<Vec<(i64, Agg)>, Error> {
-    let mut r = body(kind, key, bytes)?;
-    match (read_series(&mut r), r.done()) {
-        (Some(series), true) => Ok(series),
-        _ => Err(corrupt(key, "undecodable statistics series".into())),
+pub(crate) fn decode_dims(key: &[u8], bytes: &[u8]) -> Result<Vec<(Vec<u8>, Bucket)>, Error> {
+    let mut r = body(DIMS, key, bytes)?;
+    let read = |r: &mut Reader<'_>| -> Option<Vec<(Vec<u8>, Bucket)>> {
+        let n = usize::try_from(r.u64()?).ok()?;
+        if n > r.bytes.len() {
+            return None;
+        }
+        let mut out: Vec<(Vec<u8>, Bucket)> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = usize::try_from(r.u64()?).ok()?;
+            let dim = r.bytes.get(r.at..r.at.checked_add(len)?)?.to_vec();
+            r.at += len;
+            let bucket = read_bucket(r)?;
+            if out.last().is_some_and(|(last, _)| *last >= dim) || bucket.is_empty() {
+                return None;
+            }
+            out.push((dim, bucket));
+        }
+        Some(out)
+    };
+    match (read(&mut r), r.done()) {
+        (Some(dims), true) => Ok(dims),
+        _ => Err(corrupt(key, "undecodable statistics dimensions".into())),
     }
 }
 
@@ -242,8 +275,12 @@ mod tests {
             Bucket::decode(b"x", b"CSb\x01\x01\x00\x00").is_err(),
             "a zero sum is not canonical"
         );
-        let series = vec![(5, Agg::from_entries([(key(2), 7)]))];
-        let bytes = encode_series(FINE, &series);
-        assert_eq!(decode_series(FINE, b"x", &bytes).unwrap(), series);
+        let dims = vec![
+            (b"\x01alice".to_vec(), bucket.clone()),
+            (b"\x02q".to_vec(), bucket),
+        ];
+        let bytes = encode_dims(&dims);
+        assert_eq!(decode_dims(b"x", &bytes).unwrap(), dims);
+        assert!(decode_dims(b"x", &bytes[..bytes.len() - 2]).is_err());
     }
 }

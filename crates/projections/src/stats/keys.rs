@@ -3,8 +3,8 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `xb` + family + level + block start + dim | `Bucket`: first-in-block sums, cross-block pairs by day |
-//! | `xf` + family + level + block start + day + dim | cross-block pairs of that bucket whose predecessor is in that UTC day, by quarter hour |
+//! | `xb` + family + level + block start + `0` | the block's bucket of all tickets / calls: first-in-block sums, cross-block pairs by quarter hour |
+//! | `xb` + family + level + block start + `1` | the block's buckets of every agent and queue, in one value |
 //! | `xc` + start time + call key | `CallRecord` (the CDR, in time order) |
 //! | `xk` + call key | the call's start time (to find its `xc` record) |
 //! | `xp` + phone + start time + call key | empty: a phone's calls (callbacks) |
@@ -21,7 +21,6 @@ use domain::Timestamp;
 
 pub(crate) const PREFIX: u8 = b'x';
 pub(crate) const BUCKET: u8 = b'b';
-pub(crate) const FINE: u8 = b'f';
 pub(crate) const CALL: u8 = b'c';
 pub(crate) const CALL_KEY: u8 = b'k';
 pub(crate) const PHONE: u8 = b'p';
@@ -74,26 +73,13 @@ pub(crate) fn parse_dim(bytes: &[u8]) -> Option<Dim> {
     }
 }
 
-/// Every bucket of one block (all dims).
-pub(crate) fn block_prefix(family: Family, block: Block) -> Vec<u8> {
-    let mut key = Vec::with_capacity(16);
+/// The bucket of all tickets / calls of a block (`dims: false`), or the
+/// buckets of its agents and queues (`dims: true`).
+pub(crate) fn bucket(family: Family, block: Block, dims: bool) -> Vec<u8> {
+    let mut key = Vec::with_capacity(13);
     key.extend_from_slice(&[PREFIX, BUCKET, family.byte(), block.level]);
     key.extend_from_slice(&ordered(block.start));
-    key
-}
-
-pub(crate) fn bucket(family: Family, block: Block, dim: &[u8]) -> Vec<u8> {
-    let mut key = block_prefix(family, block);
-    key.extend_from_slice(dim);
-    key
-}
-
-pub(crate) fn fine(family: Family, block: Block, day: i64, dim: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(24 + dim.len());
-    key.extend_from_slice(&[PREFIX, FINE, family.byte(), block.level]);
-    key.extend_from_slice(&ordered(block.start));
-    key.extend_from_slice(&ordered(day));
-    key.extend_from_slice(dim);
+    key.push(u8::from(dims));
     key
 }
 
@@ -148,7 +134,6 @@ pub(crate) fn dashboard() -> [u8; 2] {
 pub(crate) fn describe(key: &[u8]) -> String {
     let kind = match key.get(1) {
         Some(&BUCKET) => "statistics bucket",
-        Some(&FINE) => "statistics pairs",
         Some(&CALL) => "call record",
         Some(&CALL_KEY) => "call record index",
         Some(&PHONE) => "phone call index",

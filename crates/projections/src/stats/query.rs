@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use domain::stats::period::{self, quarter_of};
-use domain::stats::{Agg, Block, Breakdown, CallRecordPage, Dim, Period};
+use domain::stats::{Agg, Breakdown, CallRecordPage, Dim, Period};
 use domain::Timestamp;
 
 use crate::codec::{self, Kind};
@@ -18,78 +18,45 @@ pub const CALL_RECORDS_FIRST_MAX: usize = 1_000;
 
 /// What a block adds to a period that starts at quarter `from`: its
 /// first-in-block sums minus the pairs whose predecessor is at or after `from`.
-fn block_part(
-    tree: &sled::Tree,
-    family: Family,
-    block: Block,
-    dim: &[u8],
-    bucket: &Bucket,
-    from: i64,
-) -> Result<Agg, Error> {
+fn block_part(bucket: &Bucket, from: i64) -> Agg {
     let mut sum = bucket.first.clone();
-    if bucket.cross.is_empty() {
-        return Ok(sum);
-    }
-    let from_day = period::day_of(period::quarter_start(from));
-    let later = bucket.cross.partition_point(|(day, _)| *day <= from_day);
+    let later = bucket.cross.partition_point(|(quarter, _)| *quarter < from);
     for (_, agg) in &bucket.cross[later..] {
         sum.merge(agg, -1);
     }
-    let same_day = bucket.cross[..later]
-        .last()
-        .is_some_and(|(day, _)| *day == from_day);
-    if same_day {
-        let key = keys::fine(family, block, from_day, dim);
-        if let Some(bytes) = tree.get(&key)? {
-            for (quarter, agg) in encode::decode_series(encode::FINE, &key, &bytes)? {
-                if quarter >= from {
-                    sum.merge(&agg, -1);
+    sum
+}
+
+/// Sums of quarters `[from, to)`: all tickets / calls, and (`dims`) every
+/// agent and queue, by dimension key.
+fn sums(
+    tree: &sled::Tree,
+    family: Family,
+    from: i64,
+    to: i64,
+    dims: bool,
+) -> Result<(Agg, BTreeMap<Vec<u8>, Agg>), Error> {
+    let mut all = Agg::new();
+    let mut by_dim: BTreeMap<Vec<u8>, Agg> = BTreeMap::new();
+    for block in period::decompose(from, to) {
+        let key = keys::bucket(family, block, false);
+        if let Some(value) = tree.get(&key)? {
+            all.merge(&block_part(&Bucket::decode(&key, &value)?, from), 1);
+        }
+        if dims {
+            let key = keys::bucket(family, block, true);
+            if let Some(value) = tree.get(&key)? {
+                for (dim, bucket) in encode::decode_dims(&key, &value)? {
+                    by_dim
+                        .entry(dim)
+                        .or_default()
+                        .merge(&block_part(&bucket, from), 1);
                 }
             }
         }
     }
-    Ok(sum)
-}
-
-/// Sums of quarters `[from, to)`, every dimension.
-fn sums_by_dim(
-    tree: &sled::Tree,
-    family: Family,
-    from: i64,
-    to: i64,
-) -> Result<BTreeMap<Vec<u8>, Agg>, Error> {
-    let mut out: BTreeMap<Vec<u8>, Agg> = BTreeMap::new();
-    for block in period::decompose(from, to) {
-        let prefix = keys::block_prefix(family, block);
-        for entry in tree.scan_prefix(&prefix) {
-            let (key, value) = entry?;
-            let dim = &key[prefix.len()..];
-            let bucket = Bucket::decode(&key, &value)?;
-            let part = block_part(tree, family, block, dim, &bucket, from)?;
-            out.entry(dim.to_vec()).or_default().merge(&part, 1);
-        }
-    }
-    out.retain(|_, agg| !agg.is_empty());
-    Ok(out)
-}
-
-/// Sums of quarters `[from, to)` for one dimension.
-fn sums_of(
-    tree: &sled::Tree,
-    family: Family,
-    from: i64,
-    to: i64,
-    dim: &[u8],
-) -> Result<Agg, Error> {
-    let mut out = Agg::new();
-    for block in period::decompose(from, to) {
-        let key = keys::bucket(family, block, dim);
-        if let Some(value) = tree.get(&key)? {
-            let bucket = Bucket::decode(&key, &value)?;
-            out.merge(&block_part(tree, family, block, dim, &bucket, from)?, 1);
-        }
-    }
-    Ok(out)
+    by_dim.retain(|_, agg| !agg.is_empty());
+    Ok((all, by_dim))
 }
 
 fn breakdown(
@@ -102,15 +69,15 @@ fn breakdown(
     let _read = views.read_gate();
     let tree = views.tree();
     let (from, to) = period.quarters();
-    let all = keys::dim_bytes(&Dim::All);
     let mut out = Breakdown::default();
-    if by_dim {
-        for (dim, agg) in sums_by_dim(tree, family, from, to)? {
+    let (overall, by_dim) = sums(tree, family, from, to, by_dim)?;
+    out.overall = overall;
+    {
+        for (dim, agg) in by_dim {
             match keys::parse_dim(&dim) {
-                Some(Dim::All) => out.overall = agg,
                 Some(Dim::Agent(id)) => out.agents.push((id, agg)),
                 Some(Dim::Queue(name)) => out.queues.push((name, agg)),
-                None => {
+                Some(Dim::All) | None => {
                     return Err(Error::Corrupt {
                         key: keys::describe(&dim),
                         reason: "unknown statistics dimension".into(),
@@ -118,12 +85,16 @@ fn breakdown(
                 }
             }
         }
-    } else {
-        out.overall = sums_of(tree, family, from, to, &all)?;
     }
     if hours {
         for row in period.local_hours() {
-            let agg = sums_of(tree, family, quarter_of(row.from), quarter_of(row.to), &all)?;
+            let (agg, _) = sums(
+                tree,
+                family,
+                quarter_of(row.from),
+                quarter_of(row.to),
+                false,
+            )?;
             out.hours.push((row, agg));
         }
     }
@@ -151,18 +122,6 @@ impl Views {
         hours: bool,
     ) -> Result<Breakdown, Error> {
         breakdown(self, Family::Calls, period, by_dim, hours)
-    }
-
-    /// The sums of one local hour list (for reports that need other rows).
-    pub fn call_sums(&self, from: Timestamp, to: Timestamp) -> Result<Agg, Error> {
-        let _read = self.read_gate();
-        sums_of(
-            self.tree(),
-            Family::Calls,
-            quarter_of(from),
-            quarter_of(to),
-            &keys::dim_bytes(&Dim::All),
-        )
     }
 
     /// Call records that started in `[from, to)`, in start order, `first` at
