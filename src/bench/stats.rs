@@ -37,20 +37,26 @@ fn at(seconds: i64) -> Timestamp {
     Timestamp(EPOCH_MICROS + seconds * SECOND)
 }
 
-/// A call start: days spread evenly, hours peaking in the (UTC) day.
-fn start_second(rng: &mut Rng, days: u64) -> i64 {
-    let day = rng.below(days) as i64;
-    // Two draws: a triangular distribution around 13:00.
-    let second = (rng.below(43_200) + rng.below(43_200)) as i64;
-    day * 86_400 + second
+/// The call starts of one day, in order: a triangular distribution around
+/// 12:00 UTC (two draws), as the load of a day peaks.
+fn day_starts(rng: &mut Rng, day: u64, count: u64) -> Vec<i64> {
+    let mut starts: Vec<i64> = (0..count)
+        .map(|_| day as i64 * 86_400 + (rng.below(43_200) + rng.below(43_200)) as i64)
+        .collect();
+    starts.sort_unstable();
+    starts
 }
 
 fn agent(i: u64) -> String {
     format!("agent-{i:04}")
 }
 
-fn call_and_ticket(rng: &mut Rng, shape: &Shape, i: u64) -> (CallRecord, Option<Ticket>) {
-    let start = start_second(rng, shape.days);
+fn call_and_ticket(
+    rng: &mut Rng,
+    shape: &Shape,
+    i: u64,
+    start: i64,
+) -> (CallRecord, Option<Ticket>) {
     let customers = (shape.calls / 3).max(1);
     let phone = format!("7916{:07}", rng.below(customers));
     let native = rng.below(2) == 0;
@@ -256,15 +262,21 @@ pub fn run(shape: Shape, queries: u64) -> Result<ExitCode> {
     let mut rng = Rng::new(shape.seed);
     let mut loader = projections::stats::BulkLoader::new(&views);
     let mut tickets = 0u64;
-    for i in 0..shape.calls {
-        let (record, ticket) = call_and_ticket(&mut rng, &shape, i);
-        loader.call(record)?;
-        if let Some(ticket) = ticket {
-            loader.ticket(&ticket)?;
-            tickets += 1;
-        }
-        if i % 500_000 == 499_999 {
-            eprintln!("{} calls loaded in {:.1?}", i + 1, started.elapsed());
+    // Day by day, in time order, as a live centre would fill it.
+    let mut i = 0u64;
+    for day in 0..shape.days {
+        let count = shape.calls / shape.days + u64::from(day < shape.calls % shape.days);
+        for start in day_starts(&mut rng, day, count) {
+            let (record, ticket) = call_and_ticket(&mut rng, &shape, i, start);
+            loader.call(record)?;
+            if let Some(ticket) = ticket {
+                loader.ticket(&ticket)?;
+                tickets += 1;
+            }
+            i += 1;
+            if i % 500_000 == 0 {
+                eprintln!("{i} calls loaded in {:.1?}", started.elapsed());
+            }
         }
     }
     loader.flush()?;

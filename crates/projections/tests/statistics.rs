@@ -320,3 +320,151 @@ fn call_records_page_in_start_order() {
         Some(one)
     );
 }
+
+fn contact(json: serde_json::Value) -> Event {
+    let mut json = json;
+    json["v"] = serde_json::json!(1);
+    Event::Contact(Box::new(serde_json::from_value(json).unwrap()))
+}
+
+/// A small contact-centre day: presence, a call answered from a queue, one
+/// abandoned, one still in the menu, one still queued.
+fn contact_day() -> Vec<Event> {
+    let at = |s: i64| t(s).to_rfc3339();
+    let mut events = vec![
+        contact(
+            serde_json::json!({"type": "agent_presence", "at": at(0), "agent_id": "alice", "presence": "ready"}),
+        ),
+        contact(
+            serde_json::json!({"type": "agent_presence", "at": at(0), "agent_id": "bob", "presence": "logged_in"}),
+        ),
+        contact(
+            serde_json::json!({"type": "agent_presence", "at": at(500), "agent_id": "bob", "presence": "paused"}),
+        ),
+    ];
+    let call = |id: &str, start: i64, steps: &[(&str, i64, serde_json::Value)]| -> Vec<Event> {
+        let mut out = vec![contact(
+            serde_json::json!({"type": "call_started", "at": at(start), "call_id": id, "kind": "inbound", "phone": "74990000009"}),
+        )];
+        for (kind, offset, extra) in steps {
+            let mut e = serde_json::json!({"type": kind, "at": at(start + offset), "call_id": id});
+            for (k, v) in extra.as_object().unwrap() {
+                e[k] = v.clone();
+            }
+            out.push(contact(e));
+        }
+        out
+    };
+    let queue = serde_json::json!({"queue": "Support"});
+    events.extend(call(
+        "a",
+        100,
+        &[
+            ("queue_entered", 0, queue.clone()),
+            (
+                "agent_answered",
+                12,
+                serde_json::json!({"agent_id": "alice"}),
+            ),
+            (
+                "queue_left",
+                12,
+                serde_json::json!({"queue": "Support", "reason": "answered"}),
+            ),
+            (
+                "agent_hung_up",
+                80,
+                serde_json::json!({"agent_id": "alice"}),
+            ),
+            ("call_ended", 80, serde_json::json!({})),
+        ],
+    ));
+    events.extend(call(
+        "b",
+        200,
+        &[
+            ("queue_entered", 0, queue.clone()),
+            (
+                "queue_left",
+                30,
+                serde_json::json!({"queue": "Support", "reason": "abandoned"}),
+            ),
+            ("call_ended", 30, serde_json::json!({})),
+        ],
+    ));
+    events.extend(call(
+        "c",
+        300,
+        &[("menu_entered", 0, serde_json::json!({"menu": "Main"}))],
+    ));
+    events.extend(call(
+        "d",
+        400,
+        &[
+            ("queue_entered", 0, queue),
+            ("agent_answered", 5, serde_json::json!({"agent_id": "bob"})),
+            (
+                "queue_left",
+                5,
+                serde_json::json!({"queue": "Support", "reason": "answered"}),
+            ),
+        ],
+    ));
+    events
+}
+
+#[test]
+fn the_dashboard_and_native_calls_do_not_depend_on_delivery_order() {
+    let events = contact_day();
+    let fixture = Fixture::new();
+    fixture.append(&events);
+    fixture.projector(1).catch_up_blocking().unwrap();
+    let dashboard = fixture.views.dashboard().unwrap();
+    // c in the menu; nothing queued (d was answered); bob talks on d, alice is ready.
+    assert_eq!(dashboard.calls_in_menu, 1);
+    assert!(dashboard.queues.is_empty(), "{dashboard:?}");
+    let alice = &dashboard.agents[0];
+    let bob = &dashboard.agents[1];
+    assert!(alice.ready() && !alice.talking);
+    assert!(bob.talking && !bob.ready() && bob.logged_in());
+
+    let mut reversed = events.clone();
+    reversed.reverse();
+    let other = Fixture::new();
+    other.append(&reversed);
+    other.projector(4).catch_up_blocking().unwrap();
+    assert_eq!(other.views.dashboard().unwrap(), dashboard);
+    assert_eq!(other.views.dump().unwrap(), fixture.views.dump().unwrap());
+
+    let day = Period::new(
+        domain::stats::period::quarter_start(domain::stats::period::quarter_of(t(0))),
+        domain::stats::period::quarter_start(domain::stats::period::quarter_of(t(0)) + 96),
+        domain::stats::period::parse_zone("UTC").unwrap(),
+    )
+    .unwrap();
+    let kpis = fixture.views.call_statistics(&day, true, false).unwrap();
+    // a answered after 12 s in Support, b abandoned after 30 s; c and d still run.
+    assert_eq!(kpis.overall.get(calls::OFFERED), 2);
+    assert_eq!(kpis.overall.get(calls::LOST_IN_QUEUE), 1);
+    assert_eq!(kpis.queues.len(), 1);
+    assert_eq!(kpis.queues[0].0, "Support");
+    assert_eq!(kpis.overall.get(calls::WAIT_MS), 42_000);
+}
+
+#[tokio::test]
+async fn batches_say_when_the_dashboard_changed() {
+    let fixture = Fixture::new();
+    let handle = fixture.projector(1024).spawn().unwrap();
+    let mut changes = handle.changes();
+    fixture.append_async(&contact_day()[..1]).await;
+    let batch = changes.recv().await.unwrap();
+    assert!(batch.dashboard);
+    fixture
+        .append_async(&[n(domain::CallGearKind::End, 77, 10)
+            .phone("74990000001")
+            .ev()])
+        .await;
+    let batch = changes.recv().await.unwrap();
+    assert!(!batch.dashboard);
+    handle.shutdown();
+}
