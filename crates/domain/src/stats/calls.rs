@@ -353,13 +353,12 @@ pub fn from_callgear(call: &Call) -> Option<CallRecord> {
         let until = answered_at.or(call.ended_at).unwrap_or(started_at);
         seconds_between(started_at, until) as u32
     });
-    let lost_stage = (!call.answered && way == CallWay::Inbound).then(|| {
-        if call.offers.is_empty() {
+    let lost_stage =
+        (!call.answered && way == CallWay::Inbound).then_some(if call.offers.is_empty() {
             LostStage::BeforeAgent
         } else {
             LostStage::Agent
-        }
-    });
+        });
     Some(CallRecord {
         key: format!("cg-{}", call.session_id),
         source: CallSource::CallGear,
@@ -379,6 +378,89 @@ pub fn from_callgear(call: &Call) -> Option<CallRecord> {
         recorded: !call.recording_urls.is_empty(),
         callback: None,
     })
+}
+
+/// The record of a native-feed call from its archive (`timeline`): the
+/// summary's facts, and where a lost caller gave up from the timeline (no
+/// callback yet: see [`callbacks`]).
+pub fn from_contact(call_id: &str, archive: &crate::timeline::CallArchive) -> CallRecord {
+    use crate::contact::CallKind;
+    use crate::timeline::{Outcome, TimelineKind};
+    let s = &archive.summary;
+    let way = match s.direction {
+        CallKind::Inbound => CallWay::Inbound,
+        CallKind::Outbound => CallWay::Outbound,
+        CallKind::Internal => CallWay::Internal,
+    };
+    let talk_of = |agent: &str| {
+        s.agent_talk
+            .iter()
+            .find(|t| t.agent_id == agent)
+            .map_or(0, |t| t.talk_seconds)
+    };
+    let mut ids: Vec<&AgentId> = s
+        .agents_offered
+        .iter()
+        .chain(s.agent_talk.iter().map(|t| &t.agent_id))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if way == CallWay::Outbound {
+        // The agent who placed the call first.
+        let placer = archive
+            .timeline
+            .iter()
+            .find_map(|e| e.agent_id.as_ref())
+            .or(s.agent_id.as_ref());
+        if let Some(placer) = placer {
+            ids.retain(|id| *id != placer);
+            ids.insert(0, placer);
+        }
+    }
+    let agents: Vec<AgentShare> = ids
+        .into_iter()
+        .map(|id| {
+            let talk = talk_of(id);
+            AgentShare {
+                agent_id: id.clone(),
+                offered: s.agents_offered.contains(id),
+                answered: talk > 0,
+                talk_seconds: talk,
+            }
+        })
+        .collect();
+    let lost_stage = (way == CallWay::Inbound && !s.answered && s.outcome != Outcome::InProgress)
+        .then(|| {
+            let seen = |kind: TimelineKind| archive.timeline.iter().any(|e| e.kind == kind);
+            if !s.agents_offered.is_empty() {
+                LostStage::Agent
+            } else if seen(TimelineKind::Queue) || seen(TimelineKind::QueueCallback) {
+                LostStage::Queue
+            } else if seen(TimelineKind::Menu) {
+                LostStage::Menu
+            } else {
+                LostStage::BeforeAgent
+            }
+        });
+    CallRecord {
+        key: format!("cc-{call_id}"),
+        source: CallSource::Native,
+        way,
+        phone: s.phones.first().map(|p| Phone::digits(p).to_owned()),
+        queue: s.queue.clone(),
+        started_at: s.started_at,
+        answered_at: s.answered_at,
+        ended_at: s.ended_at,
+        answered: s.answered,
+        wait_seconds: s.wait_seconds,
+        talk_seconds: s.talk_seconds,
+        hold_seconds: None,
+        after_call_seconds: None,
+        agents,
+        lost_stage,
+        recorded: false,
+        callback: None,
+    }
 }
 
 #[cfg(test)]
@@ -477,88 +559,5 @@ mod tests {
         let mut running = answered.clone();
         running.ended_at = None;
         assert!(contributions(&running).is_empty());
-    }
-}
-
-/// The record of a native-feed call from its archive (`timeline`): the
-/// summary's facts, and where a lost caller gave up from the timeline (no
-/// callback yet: see [`callbacks`]).
-pub fn from_contact(call_id: &str, archive: &crate::timeline::CallArchive) -> CallRecord {
-    use crate::contact::CallKind;
-    use crate::timeline::{Outcome, TimelineKind};
-    let s = &archive.summary;
-    let way = match s.direction {
-        CallKind::Inbound => CallWay::Inbound,
-        CallKind::Outbound => CallWay::Outbound,
-        CallKind::Internal => CallWay::Internal,
-    };
-    let talk_of = |agent: &str| {
-        s.agent_talk
-            .iter()
-            .find(|t| t.agent_id == agent)
-            .map_or(0, |t| t.talk_seconds)
-    };
-    let mut ids: Vec<&AgentId> = s
-        .agents_offered
-        .iter()
-        .chain(s.agent_talk.iter().map(|t| &t.agent_id))
-        .collect();
-    ids.sort();
-    ids.dedup();
-    if way == CallWay::Outbound {
-        // The agent who placed the call first.
-        let placer = archive
-            .timeline
-            .iter()
-            .find_map(|e| e.agent_id.as_ref())
-            .or(s.agent_id.as_ref());
-        if let Some(placer) = placer {
-            ids.retain(|id| *id != placer);
-            ids.insert(0, placer);
-        }
-    }
-    let agents: Vec<AgentShare> = ids
-        .into_iter()
-        .map(|id| {
-            let talk = talk_of(id);
-            AgentShare {
-                agent_id: id.clone(),
-                offered: s.agents_offered.contains(id),
-                answered: talk > 0,
-                talk_seconds: talk,
-            }
-        })
-        .collect();
-    let lost_stage = (way == CallWay::Inbound && !s.answered && s.outcome != Outcome::InProgress)
-        .then(|| {
-            let seen = |kind: TimelineKind| archive.timeline.iter().any(|e| e.kind == kind);
-            if !s.agents_offered.is_empty() {
-                LostStage::Agent
-            } else if seen(TimelineKind::Queue) || seen(TimelineKind::QueueCallback) {
-                LostStage::Queue
-            } else if seen(TimelineKind::Menu) {
-                LostStage::Menu
-            } else {
-                LostStage::BeforeAgent
-            }
-        });
-    CallRecord {
-        key: format!("cc-{call_id}"),
-        source: CallSource::Native,
-        way,
-        phone: s.phones.first().map(|p| Phone::digits(p).to_owned()),
-        queue: s.queue.clone(),
-        started_at: s.started_at,
-        answered_at: s.answered_at,
-        ended_at: s.ended_at,
-        answered: s.answered,
-        wait_seconds: s.wait_seconds,
-        talk_seconds: s.talk_seconds,
-        hold_seconds: None,
-        after_call_seconds: None,
-        agents,
-        lost_stage,
-        recorded: false,
-        callback: None,
     }
 }

@@ -60,7 +60,7 @@ fn one(metric: MetricId) -> Agg {
 /// Events of a chain of sorted times, each with `value`, the first one's
 /// predecessor being `first_prev`.
 fn chain(
-    times: &mut Vec<Timestamp>,
+    times: &mut [Timestamp],
     first_prev: Option<Timestamp>,
     value: impl Fn(Timestamp) -> Agg,
 ) -> Vec<StatEvent> {
