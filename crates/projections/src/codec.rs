@@ -32,7 +32,7 @@ pub(crate) enum Kind {
     LiveAgent,
     Dashboard,
     /// A native-feed call's events (statistics' copy).
-    ContactCall,
+    StatsContactCall,
 }
 
 impl Kind {
@@ -47,7 +47,7 @@ impl Kind {
             Kind::LiveCall => b'L',
             Kind::LiveAgent => b'A',
             Kind::Dashboard => b'B',
-            Kind::ContactCall => b'N',
+            Kind::StatsContactCall => b'n',
         }
     }
 }

@@ -11,7 +11,7 @@
 //! | `T` + ticket id | ticket view: the `Ticket` and the phones it is indexed under |
 //! | `o` + sort key | empty: every ticket, newest first |
 //! | `i` + field + value + sort key | empty: tickets by status, customer, ... |
-//! | `x` + ... | the statistics read model (`stats::keys`) |
+//! | `s` + ... | the statistics read model (`stats::keys`) |
 //!
 //! The sort key is `!(updated_at as order-preserving u64)` (8 bytes, so newer
 //! sorts first) followed by the ticket id (ties: id ascending). An index value is

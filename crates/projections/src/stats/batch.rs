@@ -287,7 +287,7 @@ impl<'v> StatsBatch<'v> {
     }
 
     /// Adds a contact-centre event to its call's record (kept here under
-    /// `xr`); the call's archive when the record changed.
+    /// `sr`); the call's archive when the record changed.
     pub(crate) fn add_contact_event(
         &mut self,
         call_id: &str,
@@ -295,13 +295,13 @@ impl<'v> StatsBatch<'v> {
     ) -> Result<Option<domain::timeline::CallArchive>, Error> {
         let key = keys::contact_call(call_id);
         let mut record = match self.get(&key)? {
-            Some(bytes) => codec::decode(Kind::ContactCall, &key, &bytes)?,
+            Some(bytes) => codec::decode(Kind::StatsContactCall, &key, &bytes)?,
             None => domain::timeline::ContactCallRecord::new(call_id),
         };
         if !record.add(event) {
             return Ok(None);
         }
-        self.put(key, codec::encode(Kind::ContactCall, &record));
+        self.put(key, codec::encode(Kind::StatsContactCall, &record));
         Ok(Some(record.fold()))
     }
 

@@ -1,17 +1,17 @@
-//! Keys of the statistics read model, inside the helpdesk tree under `x`
+//! Keys of the statistics read model, inside the helpdesk tree under `s`
 //! (one tree: one atomic batch with the records they derive from).
 //!
 //! | key | value |
 //! |---|---|
-//! | `xb` + family + level + block start + `0` | the block's bucket of all tickets / calls: first-in-block sums, cross-block pairs by quarter hour |
-//! | `xb` + family + level + block start + `1` | the block's buckets of every agent and queue, in one value |
-//! | `xc` + start time + call key | `CallRecord` (the CDR, in time order) |
-//! | `xk` + call key | the call's start time (to find its `xc` record) |
-//! | `xp` + phone + start time + call key | empty: a phone's calls (callbacks) |
-//! | `xl` + call id | live state of a native-feed call (dashboard) |
-//! | `xa` + agent id | live state of an agent (dashboard) |
-//! | `xd` | the dashboard's counters |
-//! | `xr` + call id | a native-feed call's events (`timeline::ContactCallRecord`) |
+//! | `sb` + family + level + block start + `0` | the block's bucket of all tickets / calls: first-in-block sums, cross-block pairs by quarter hour |
+//! | `sb` + family + level + block start + `1` | the block's buckets of every agent and queue, in one value |
+//! | `sc` + start time + call key | `CallRecord` (the CDR, in time order) |
+//! | `sk` + call key | the call's start time (to find its `sc` record) |
+//! | `sp` + phone + start time + call key | empty: a phone's calls (callbacks) |
+//! | `sl` + call id | live state of a native-feed call (dashboard) |
+//! | `sa` + agent id | live state of an agent (dashboard) |
+//! | `sd` | the dashboard's counters |
+//! | `sr` + call id | a native-feed call's events (`timeline::ContactCallRecord`) |
 //!
 //! Times and block starts are order-preserving 8-byte big-endian integers
 //! (sign bit flipped); a dim is `0` (all), `1` + agent id, `2` + queue name.
@@ -19,7 +19,7 @@
 use domain::stats::{Block, Dim};
 use domain::Timestamp;
 
-pub(crate) const PREFIX: u8 = b'x';
+pub(crate) const PREFIX: u8 = b's';
 pub(crate) const BUCKET: u8 = b'b';
 pub(crate) const CALL: u8 = b'c';
 pub(crate) const CALL_KEY: u8 = b'k';

@@ -1,5 +1,5 @@
 //! The statistics read model (SPEC §5, `docs/statistics.md`), kept in the
-//! helpdesk tree under `x` and committed in the same atomic batch as the
+//! helpdesk tree under `s` and committed in the same atomic batch as the
 //! records it derives from:
 //!
 //! * ticket figures from the ticket views the batch re-indexes (old view out,
