@@ -209,6 +209,12 @@ const CALLS_QUERY: &str = "query($p: StatisticsPeriod!) { callStatistics(period:
   agents { agentId figures { offered answered lost averageHandleTime averageTalkTime callsOver5Minutes } }
   hours { localStart figures { offered answered lost serviceLevel } } } }";
 
+const TICKETS_OVERALL: &str = "query($p: StatisticsPeriod!) { ticketStatistics(period: $p) {
+  overall { newTickets newCustomerTickets reopenedTickets ticketsInWork ticketsWithReply closedTickets repliesToClose averageCloseSeconds closeSlaBreaches firstResponseTime { value reason } } } }";
+
+const CALLS_OVERALL: &str = "query($p: StatisticsPeriod!) { callStatistics(period: $p) {
+  overall { offered answered lost serviceLevel sl: serviceLevel(includeAbandoned: false) lostCallRate averageSpeedOfAnswer averageHandleTime averageTalkTime averageWaitTime callsOver5Minutes calledBack averageCallbackLatency } } }";
+
 fn periods(rng: &mut Rng, count: u64, days: u64) -> Result<Vec<(Period, serde_json::Value)>> {
     let months = (days / 31).clamp(1, 11);
     (0..count)
@@ -315,6 +321,14 @@ pub fn run(shape: Shape, queries: u64) -> Result<ExitCode> {
         views.call_statistics(p, true, true)?;
         Ok(())
     })?;
+    let mut direct_tickets_overall = time_each(&months, |(p, _)| {
+        views.ticket_statistics(p, false, false)?;
+        Ok(())
+    })?;
+    let mut direct_calls_overall = time_each(&months, |(p, _)| {
+        views.call_statistics(p, false, false)?;
+        Ok(())
+    })?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -348,6 +362,10 @@ pub fn run(shape: Shape, queries: u64) -> Result<ExitCode> {
         response_bytes += execute(CALLS_QUERY, p)?;
         Ok(())
     })?;
+    let mut graphql_tickets_overall =
+        time_each(&months, |(_, p)| execute(TICKETS_OVERALL, p).map(drop))?;
+    let mut graphql_calls_overall =
+        time_each(&months, |(_, p)| execute(CALLS_OVERALL, p).map(drop))?;
     drop(schema);
     drop(store);
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -370,11 +388,25 @@ pub fn run(shape: Shape, queries: u64) -> Result<ExitCode> {
     println!("|---|---|---:|---:|---:|---:|");
     for (name, direct, graphql) in [
         (
-            "ticket statistics",
+            "ticket statistics, overall",
+            &mut direct_tickets_overall,
+            &mut graphql_tickets_overall,
+        ),
+        (
+            "call KPIs, overall",
+            &mut direct_calls_overall,
+            &mut graphql_calls_overall,
+        ),
+        (
+            "ticket statistics, overall + agents + hours",
             &mut direct_tickets,
             &mut graphql_tickets,
         ),
-        ("call KPIs", &mut direct_calls, &mut graphql_calls),
+        (
+            "call KPIs, overall + agents + queues + hours",
+            &mut direct_calls,
+            &mut graphql_calls,
+        ),
     ] {
         let (d50, d99, dmax) = (
             direct.percentile_ms(50.0),

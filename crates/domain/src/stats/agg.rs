@@ -157,7 +157,8 @@ impl Agg {
 ///
 /// | durations | bins |
 /// |---|---|
-/// | 0 – 600 s | every second |
+/// | 0 – 120 s | every second |
+/// | 2 – 10 min | every 5 seconds |
 /// | 10 – 60 min | every minute |
 /// | 1 – 24 h | every quarter hour |
 /// | 1 – 30 days | every hour |
@@ -166,16 +167,17 @@ impl Agg {
 /// A threshold (service-level T, SLA, distribution edge) must be a ladder value:
 /// then "at most T" and "over T" are exact.
 pub mod ladder {
-    const SEGMENTS: [(u64, u64); 4] = [
+    const SEGMENTS: [(u64, u64); 5] = [
         // (upper end, step)
-        (600, 1),
+        (120, 1),
+        (600, 5),
         (3_600, 60),
         (86_400, 900),
         (2_592_000, 3_600),
     ];
 
     /// The overflow bin (durations over 30 days).
-    pub const OVERFLOW: u16 = 1439;
+    pub const OVERFLOW: u16 = 1055;
 
     /// The bin of a duration: the index of the smallest ladder value ≥ `seconds`.
     pub fn bin(seconds: u64) -> u16 {
@@ -216,8 +218,9 @@ pub mod ladder {
     /// The message for a threshold that is not a ladder value.
     pub fn explain(name: &str, seconds: i64) -> String {
         format!(
-            "{name} = {seconds} s is not an exact statistics threshold: use whole seconds up to 600, \
-             whole minutes up to 1 h, quarter hours up to 1 day, whole hours up to 30 days"
+            "{name} = {seconds} s is not an exact statistics threshold: use whole seconds up to 120, \
+             multiples of 5 s up to 600, whole minutes up to 1 h, quarter hours up to 1 day, \
+             whole hours up to 30 days"
         )
     }
 
@@ -232,6 +235,9 @@ pub mod ladder {
             };
             check(0, Some(0));
             check(20, Some(20));
+            check(120, Some(120));
+            check(121, Some(125));
+            check(598, Some(600));
             check(600, Some(600));
             check(601, Some(660));
             check(660, Some(660));
@@ -246,6 +252,7 @@ pub mod ladder {
                 assert_eq!(bin(value(b).unwrap()), b);
             }
             assert!(is_value(300) && is_value(7_200) && !is_value(601) && !is_value(5_000));
+            assert!(is_value(45) && is_value(115) && !is_value(123));
         }
     }
 }

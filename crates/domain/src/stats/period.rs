@@ -17,9 +17,10 @@ pub const QUARTER_MICROS: i64 = 900_000_000;
 /// The longest period a statistics query accepts.
 pub const PERIOD_DAYS_MAX: i64 = 400;
 
-/// Block sizes in quarter hours, smallest first: quarter, hour, 6 h, day,
-/// week, 4 weeks (aligned to the Unix epoch, so a block is a pure function of time).
-pub const LEVELS: [i64; 6] = [1, 4, 24, 96, 672, 2_688];
+/// Block sizes in quarter hours, smallest first: quarter, hour, 3 h, 6 h,
+/// day, week, 4 weeks (aligned to the Unix epoch, so a block is a pure
+/// function of time).
+pub const LEVELS: [i64; 7] = [1, 4, 12, 24, 96, 672, 2_688];
 
 /// The quarter hour (index since the epoch) containing `t`.
 pub fn quarter_of(t: Timestamp) -> i64 {

@@ -267,7 +267,7 @@ mod tests {
         let later = figure(&events, t(101), t(1000));
         assert_eq!(later.get(CLOSE_TIMED), 1);
         assert_eq!(later.get(CLOSE_MS), 300_000);
-        assert_eq!(later.count_over(CLOSE_HIST, 299), 1);
+        assert_eq!(later.count_over(CLOSE_HIST, 295), 1);
         assert_eq!(later.count_over(CLOSE_HIST, 300), 0);
 
         ticket.messages = vec![call_message(100, true), call_message(350, true)];

@@ -254,6 +254,54 @@ mod tests {
     use domain::stats::agg::{bin_key, key};
 
     #[test]
+    fn parts_added_from_the_bytes_equal_the_decoded_buckets() {
+        let bucket = Bucket {
+            first: Agg::from_entries([
+                (key(1), 3),
+                (bin_key(40, 0), 2),
+                (bin_key(40, 7), 5),
+                (key(9), -1),
+            ]),
+            cross: vec![
+                (10, Agg::from_entries([(key(1), 1)])),
+                (20, Agg::from_entries([(bin_key(40, 7), 2), (key(9), -1)])),
+            ],
+        };
+        let bytes = bucket.encode();
+        for (from, want) in [
+            (
+                0,
+                Agg::from_entries([(bin_key(40, 0), 2), (key(1), 2), (bin_key(40, 7), 3)]),
+            ),
+            (
+                15,
+                Agg::from_entries([(key(1), 3), (bin_key(40, 0), 2), (bin_key(40, 7), 3)]),
+            ),
+            (21, bucket.first.clone()),
+        ] {
+            let mut acc = Acc::default();
+            add_bucket_part(b"x", &bytes, from, &mut acc).unwrap();
+            assert_eq!(acc.into_agg(), want, "from {from}");
+            assert_eq!(
+                bucket_part(b"x", &bytes, from).unwrap(),
+                want,
+                "from {from}"
+            );
+        }
+        let mut accs = std::collections::HashMap::new();
+        let dims = vec![
+            (b"\x01a".to_vec(), bucket.clone()),
+            (b"\x01b".to_vec(), bucket.clone()),
+        ];
+        add_dims_parts(b"x", &encode_dims(&dims), 21, &mut accs).unwrap();
+        add_dims_parts(b"x", &encode_dims(&dims[..1]), 21, &mut accs).unwrap();
+        let mut twice = bucket.first.clone();
+        twice.merge(&bucket.first, 1);
+        assert_eq!(accs.remove(&b"\x01a"[..]).unwrap().into_agg(), twice);
+        assert_eq!(accs.remove(&b"\x01b"[..]).unwrap().into_agg(), bucket.first);
+    }
+
+    #[test]
     fn buckets_round_trip_and_reject_garbage() {
         let bucket = Bucket {
             first: Agg::from_entries([(key(1), 3), (key(4), -2), (bin_key(40, 600), 1 << 40)]),
@@ -283,4 +331,179 @@ mod tests {
         assert_eq!(decode_dims(b"x", &bytes).unwrap(), dims);
         assert!(decode_dims(b"x", &bytes[..bytes.len() - 2]).is_err());
     }
+}
+
+/// Sums added up straight from encoded buckets (queries): plain sums in a
+/// dense array by metric, histogram bins in dense arrays by metric, made on
+/// first use. No allocation per entry.
+pub(crate) struct Acc {
+    /// Keys with bin 0 (plain sums, and bin 0 of histograms), by metric id.
+    low: [i64; 64],
+    /// Histogram bins 1.., by metric id.
+    bins: Vec<(u16, Vec<i64>)>,
+    /// Anything else (metric ids ≥ 64, bins beyond the ladder): never in
+    /// this build's data, kept so nothing is lost.
+    other: std::collections::BTreeMap<u32, i64>,
+}
+
+const BINS: usize = domain::stats::ladder::OVERFLOW as usize + 1;
+
+impl Default for Acc {
+    fn default() -> Acc {
+        Acc {
+            low: [0; 64],
+            bins: Vec::new(),
+            other: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl Acc {
+    #[inline]
+    fn add(&mut self, key: u32, value: i64) {
+        let metric = (key >> 16) as u16;
+        let bin = (key & 0xffff) as usize;
+        if usize::from(metric) >= self.low.len() || bin >= BINS {
+            *self.other.entry(key).or_default() += value;
+        } else if bin == 0 {
+            self.low[usize::from(metric)] += value;
+        } else {
+            let slot = match self.bins.iter().position(|(m, _)| *m == metric) {
+                Some(i) => i,
+                None => {
+                    self.bins.push((metric, vec![0; BINS]));
+                    self.bins.len() - 1
+                }
+            };
+            self.bins[slot].1[bin] += value;
+        }
+    }
+
+    pub(crate) fn into_agg(mut self) -> Agg {
+        let mut entries = Vec::new();
+        self.bins.sort_by_key(|(m, _)| *m);
+        let mut bins = self.bins.into_iter().peekable();
+        for (metric, &v) in self.low.iter().enumerate() {
+            if v != 0 {
+                entries.push(((metric as u32) << 16, v));
+            }
+            if let Some((m, _)) = bins.peek() {
+                if usize::from(*m) == metric {
+                    let (m, values) = bins.next().expect("peeked");
+                    for (bin, &v) in values.iter().enumerate().skip(1) {
+                        if v != 0 {
+                            entries.push(((u32::from(m) << 16) | bin as u32, v));
+                        }
+                    }
+                }
+            }
+        }
+        entries.extend(self.other.into_iter().filter(|&(_, v)| v != 0));
+        Agg::from_sorted(entries).unwrap_or_default()
+    }
+}
+
+/// Adds to `acc` a bucket's part of a period that starts at quarter `from`:
+/// its first-in-block sums minus its cross-block pairs whose predecessor is at
+/// or after `from`.
+fn add_part(r: &mut Reader<'_>, from: i64, acc: &mut Acc) -> Option<()> {
+    let mut visit = |r: &mut Reader<'_>, sign: i64| -> Option<()> {
+        let n = r.u64()?;
+        let mut key = 0u64;
+        for i in 0..n {
+            let delta = r.u64()?;
+            key = if i == 0 {
+                delta
+            } else {
+                key.checked_add(delta)?
+            };
+            let value = r.i64()?;
+            if sign != 0 {
+                acc.add(u32::try_from(key).ok()?, sign * value);
+            }
+        }
+        Some(())
+    };
+    visit(r, 1)?;
+    let m = r.u64()?;
+    let mut quarter = 0i64;
+    for i in 0..m {
+        let delta = r.i64()?;
+        quarter = if i == 0 {
+            delta
+        } else {
+            quarter.checked_add(delta)?
+        };
+        visit(r, if quarter >= from { -1 } else { 0 })?;
+    }
+    Some(())
+}
+
+/// [`add_part`] of an "everything" bucket value.
+pub(crate) fn add_bucket_part(
+    key: &[u8],
+    bytes: &[u8],
+    from: i64,
+    acc: &mut Acc,
+) -> Result<(), Error> {
+    let mut r = body(BUCKET, key, bytes)?;
+    match (add_part(&mut r, from, acc), r.done()) {
+        (Some(()), true) => Ok(()),
+        _ => Err(corrupt(key, "undecodable statistics bucket".into())),
+    }
+}
+
+/// A bucket's part of a period that starts at quarter `from`, sparse: cross
+/// pairs before `from` are skipped without being read into sums.
+pub(crate) fn bucket_part(key: &[u8], bytes: &[u8], from: i64) -> Result<Agg, Error> {
+    let mut r = body(BUCKET, key, bytes)?;
+    let mut read = || -> Option<Agg> {
+        let mut sum = r.agg()?;
+        let m = r.u64()?;
+        let mut quarter = 0i64;
+        for i in 0..m {
+            let delta = r.i64()?;
+            quarter = if i == 0 {
+                delta
+            } else {
+                quarter.checked_add(delta)?
+            };
+            if quarter >= from {
+                sum.merge(&r.agg()?, -1);
+            } else {
+                let n = r.u64()?;
+                for _ in 0..n {
+                    r.u64()?;
+                    r.u64()?;
+                }
+            }
+        }
+        r.done().then_some(sum)
+    };
+    read().ok_or_else(|| corrupt(key, "undecodable statistics bucket".into()))
+}
+
+/// [`add_part`] of every dimension of a dims value, each into its own sums.
+pub(crate) fn add_dims_parts(
+    key: &[u8],
+    bytes: &[u8],
+    from: i64,
+    accs: &mut std::collections::HashMap<Vec<u8>, Acc>,
+) -> Result<(), Error> {
+    let mut r = body(DIMS, key, bytes)?;
+    let mut read = || -> Option<()> {
+        let n = r.u64()?;
+        for _ in 0..n {
+            let len = usize::try_from(r.u64()?).ok()?;
+            let dim = r.bytes.get(r.at..r.at.checked_add(len)?)?;
+            r.at += len;
+            let acc = match accs.get_mut(dim) {
+                Some(acc) => acc,
+                None => accs.entry(dim.to_vec()).or_default(),
+            };
+            add_part(&mut r, from, acc)?;
+        }
+        r.done().then_some(())
+    };
+    read().ok_or_else(|| corrupt(key, "undecodable statistics dimensions".into()))
 }

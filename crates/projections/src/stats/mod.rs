@@ -81,7 +81,7 @@ impl std::fmt::Debug for BulkLoader<'_> {
 
 impl<'v> BulkLoader<'v> {
     /// Items (tickets, calls) written per sled batch.
-    pub const BATCH_ITEMS: usize = 4096;
+    pub const BATCH_ITEMS: usize = 65_536;
 
     pub fn new(views: &'v crate::Views) -> BulkLoader<'v> {
         BulkLoader {

@@ -1,14 +1,14 @@
 //! Reading the statistics: a period is cut into aligned blocks, and each
 //! block's bucket gives its part of every figure (`docs/statistics.md`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use domain::stats::period::{self, quarter_of};
 use domain::stats::{Agg, Breakdown, CallRecordPage, Dim, Period};
 use domain::Timestamp;
 
 use crate::codec::{self, Kind};
-use crate::stats::encode::{self, Bucket};
+use crate::stats::encode::{self, Acc};
 use crate::stats::keys::{self, Family};
 use crate::views::Views;
 use crate::Error;
@@ -16,19 +16,10 @@ use crate::Error;
 /// The most call records one page holds.
 pub const CALL_RECORDS_FIRST_MAX: usize = 1_000;
 
-/// What a block adds to a period that starts at quarter `from`: its
-/// first-in-block sums minus the pairs whose predecessor is at or after `from`.
-fn block_part(bucket: &Bucket, from: i64) -> Agg {
-    let mut sum = bucket.first.clone();
-    let later = bucket.cross.partition_point(|(quarter, _)| *quarter < from);
-    for (_, agg) in &bucket.cross[later..] {
-        sum.merge(agg, -1);
-    }
-    sum
-}
-
 /// Sums of quarters `[from, to)`: all tickets / calls, and (`dims`) every
-/// agent and queue, by dimension key.
+/// agent and queue, by dimension key. Each block of the period adds its
+/// first-in-block sums minus its cross-block pairs whose predecessor is at or
+/// after `from` (read straight from the stored bytes).
 fn sums(
     tree: &sled::Tree,
     family: Family,
@@ -36,26 +27,33 @@ fn sums(
     to: i64,
     dims: bool,
 ) -> Result<(Agg, BTreeMap<Vec<u8>, Agg>), Error> {
-    let mut all = Agg::new();
-    let mut by_dim: BTreeMap<Vec<u8>, Agg> = BTreeMap::new();
+    // A whole breakdown adds up big values: dense sums. A row of the hours
+    // reads one or two small buckets: sparse sums.
+    let mut dense = Acc::default();
+    let mut sparse = Agg::new();
+    let mut by_dim: HashMap<Vec<u8>, Acc> = HashMap::new();
     for block in period::decompose(from, to) {
         let key = keys::bucket(family, block, false);
         if let Some(value) = tree.get(&key)? {
-            all.merge(&block_part(&Bucket::decode(&key, &value)?, from), 1);
+            if dims {
+                encode::add_bucket_part(&key, &value, from, &mut dense)?;
+            } else {
+                sparse.merge(&encode::bucket_part(&key, &value, from)?, 1);
+            }
         }
         if dims {
             let key = keys::bucket(family, block, true);
             if let Some(value) = tree.get(&key)? {
-                for (dim, bucket) in encode::decode_dims(&key, &value)? {
-                    by_dim
-                        .entry(dim)
-                        .or_default()
-                        .merge(&block_part(&bucket, from), 1);
-                }
+                encode::add_dims_parts(&key, &value, from, &mut by_dim)?;
             }
         }
     }
-    by_dim.retain(|_, agg| !agg.is_empty());
+    let by_dim = by_dim
+        .into_iter()
+        .map(|(dim, acc)| (dim, acc.into_agg()))
+        .filter(|(_, agg)| !agg.is_empty())
+        .collect();
+    let all = if dims { dense.into_agg() } else { sparse };
     Ok((all, by_dim))
 }
 
