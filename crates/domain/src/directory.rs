@@ -175,8 +175,8 @@ impl Directory {
 }
 
 /// Precomputed operator mappings over time (see [`Directory::timeline`]).
-/// Cheap to clone (shared).
-#[derive(Clone, Debug, Default)]
+/// Cheap to clone (shared). Equal timelines map every operator alike at every time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MappingTimeline {
     /// Per operator: its owner after each change, in upsert order (times ascending).
     changes: Arc<HashMap<u64, OwnerChanges>>,

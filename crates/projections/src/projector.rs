@@ -121,6 +121,8 @@ impl Shared {
         let span = tracing::debug_span!("project", projection = NAME, position = from);
         let _span = span.enter();
         let mut overlay = Overlay::new(&self.views);
+        // Each desk the batch touches is re-derived once, after its last event.
+        let mut pending = domain::state::Pending::default();
         let mut tickets = BTreeSet::new();
         let mut calls = Vec::new();
         let mut next = from;
@@ -131,7 +133,12 @@ impl Shared {
                     found: envelope.position,
                 });
             }
-            let changed = domain::apply(&mut overlay, &envelope.event, envelope.received_at)?;
+            let changed = domain::state::apply_deferred(
+                &mut overlay,
+                &envelope.event,
+                envelope.received_at,
+                &mut pending,
+            )?;
             tickets.extend(changed.tickets);
             if let domain::Event::CallGear(n) = &envelope.event {
                 calls.push(CallActivity {
@@ -144,6 +151,7 @@ impl Shared {
             }
             next += 1;
         }
+        tickets.extend(domain::state::settle(&mut overlay, &mut pending)?.tickets);
         let published = (self.changes.receiver_count() > 0).then(|| tickets.clone());
         let stats = overlay.commit(next, tickets)?;
         tracing::debug!(
