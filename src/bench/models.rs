@@ -114,17 +114,33 @@ pub fn rebuild(deliveries: u64, agents: u64, seed: u64) -> Result<ExitCode> {
     let read = started.elapsed();
 
     // The domain fold alone, into `domain::State` in memory (with the
-    // directory timeline kept between events, as the projector's overlay does).
+    // directory timeline kept between events, as the projector's overlay does),
+    // desks re-derived once per rebuild span as `rebuild_blocking` does.
     eprintln!("domain fold into memory");
     let started = Instant::now();
     let mut memory = Memory::default();
+    let mut pending = domain::state::Pending::default();
+    let mut applied = 0usize;
+    let settle = |memory: &mut Memory, pending: &mut domain::state::Pending| {
+        domain::state::settle(memory, pending).unwrap_or_else(|never| match never {});
+    };
     read_all(&*log, |batch| {
         for envelope in batch {
-            domain::apply(&mut memory, &envelope.event, envelope.received_at)
-                .unwrap_or_else(|never| match never {});
+            domain::state::apply_deferred(
+                &mut memory,
+                &envelope.event,
+                envelope.received_at,
+                &mut pending,
+            )
+            .unwrap_or_else(|never| match never {});
+            applied += 1;
+            if applied % projections::REBUILD_EVENTS_MAX == 0 {
+                settle(&mut memory, &mut pending);
+            }
         }
         Ok(())
     })?;
+    settle(&mut memory, &mut pending);
     let fold = started.elapsed();
     let tickets_in_memory = memory.state.tickets().len() as u64;
     drop(memory);
@@ -228,6 +244,16 @@ impl domain::Store for Memory {
     fn put_directory(&mut self, directory: domain::Directory) -> Result<(), Infallible> {
         *self.timeline.get_mut() = None;
         self.state.put_directory(directory)
+    }
+    fn with_directory<R>(&self, f: impl FnOnce(&domain::Directory) -> R) -> Result<R, Infallible> {
+        self.state.with_directory(f)
+    }
+    fn insert_upsert(&mut self, upsert: &domain::agent::UpsertAgent) -> Result<bool, Infallible> {
+        let inserted = self.state.insert_upsert(upsert)?;
+        if inserted {
+            *self.timeline.get_mut() = None;
+        }
+        Ok(inserted)
     }
     fn put_phone(&mut self, record: domain::PhoneRecord) -> Result<(), Infallible> {
         self.state.put_phone(record)

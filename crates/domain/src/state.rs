@@ -19,6 +19,7 @@ use std::convert::Infallible;
 
 use crate::agent::{
     CustomerId, Filing, LinkPhoneToCustomer, NativeEvent, SessionId, TicketEdit, TicketId,
+    UpsertAgent,
 };
 use crate::callgear::CallGearNotification;
 use crate::desk::{Customer, Desk, Ticket};
@@ -111,6 +112,21 @@ pub trait Store {
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, Self::Error>;
     fn desk(&self, id: &str) -> Result<Option<Desk>, Self::Error>;
     fn put_directory(&mut self, directory: Directory) -> Result<(), Self::Error>;
+    /// Calls `f` with the directory; a store may lend its own instead of a copy.
+    fn with_directory<R>(&self, f: impl FnOnce(&Directory) -> R) -> Result<R, Self::Error> {
+        Ok(f(&self.directory()?))
+    }
+    /// Records an agent upsert ([`Directory::insert`]); `false` when it was
+    /// already known. A store may insert in place instead of copying the
+    /// directory out and back (as the default does).
+    fn insert_upsert(&mut self, upsert: &UpsertAgent) -> Result<bool, Self::Error> {
+        let mut directory = self.directory()?;
+        let inserted = directory.insert(upsert.clone());
+        if inserted {
+            self.put_directory(directory)?;
+        }
+        Ok(inserted)
+    }
     fn put_phone(&mut self, record: PhoneRecord) -> Result<(), Self::Error>;
     fn put_session(&mut self, record: SessionRecord) -> Result<(), Self::Error>;
     fn put_desk(&mut self, desk: Desk) -> Result<(), Self::Error>;
@@ -250,14 +266,15 @@ fn apply_native<S: Store>(
 ) -> Result<(), S::Error> {
     match event {
         NativeEvent::UpsertAgent(upsert) => {
-            let mut directory = store.directory()?;
-            if directory.insert(upsert.clone()) {
-                // Desks waiting to be re-derived are derived with the mapping
-                // their events saw, as `apply` per event would have.
-                if !pending.is_empty() && store.timeline()? != directory.timeline() {
+            // Desks waiting to be re-derived are derived with the mapping
+            // their events saw, as `apply` per event would have.
+            if !pending.is_empty() {
+                let timeline = store.timeline()?;
+                if store.with_directory(|d| d.changes_mapping(&timeline, upsert))? {
                     changed.extend(settle(store, pending)?);
                 }
-                store.put_directory(directory)?;
+            }
+            if store.insert_upsert(upsert)? {
                 changed.agents = true;
             }
         }
@@ -540,6 +557,12 @@ impl Store for State {
     fn put_directory(&mut self, directory: Directory) -> Result<(), Infallible> {
         self.directory = directory;
         Ok(())
+    }
+    fn with_directory<R>(&self, f: impl FnOnce(&Directory) -> R) -> Result<R, Infallible> {
+        Ok(f(&self.directory))
+    }
+    fn insert_upsert(&mut self, upsert: &UpsertAgent) -> Result<bool, Infallible> {
+        Ok(self.directory.insert(upsert.clone()))
     }
     fn put_phone(&mut self, record: PhoneRecord) -> Result<(), Infallible> {
         self.phones.insert(record.phone.clone(), record);

@@ -68,25 +68,30 @@ impl TicketView {
     }
 }
 
-/// Stages the change of one ticket's view and index entries.
+/// Stages the change of one ticket's view and index entries; returns how many
+/// entries it staged.
 pub(crate) fn stage(
     batch: &mut sled::Batch,
     id: &str,
     old: Option<&TicketView>,
     new: Option<&TicketView>,
-) {
+) -> usize {
     let old_keys = old.map(TicketView::index_keys).unwrap_or_default();
     let new_keys = new.map(TicketView::index_keys).unwrap_or_default();
+    let mut entries = 1;
     for key in old_keys.difference(&new_keys) {
         batch.remove(key.as_slice());
+        entries += 1;
     }
     for key in new_keys.difference(&old_keys) {
         batch.insert(key.as_slice(), &[]);
+        entries += 1;
     }
     match new {
         Some(view) => batch.insert(keys::ticket(id), codec::encode(Kind::Ticket, view)),
         None => batch.remove(keys::ticket(id)),
     }
+    entries
 }
 
 /// GraphQL `TicketFilter`: every given criterion must hold. `status` matches any

@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
+use domain::agent::UpsertAgent;
 use domain::directory::MappingTimeline;
 use domain::TicketId;
 use domain::{CustomerId, Desk, Directory, Phone, PhoneRecord, SessionId, SessionRecord, Store};
@@ -37,21 +38,32 @@ pub(crate) struct Overlay<'v> {
     desks: Slots<CustomerId, Desk>,
 }
 
+/// Calls `f` with the record under `key`, loading it once.
+fn with<K: Ord + Clone, T, R>(
+    slots: &Slots<K, T>,
+    key: &K,
+    load: impl FnOnce() -> Result<Option<T>, Error>,
+    f: impl FnOnce(Option<&T>) -> R,
+) -> Result<R, Error> {
+    if let Some(slot) = slots.borrow().get(key) {
+        return Ok(f(slot.value.as_ref()));
+    }
+    let value = load()?;
+    let result = f(value.as_ref());
+    let slot = Slot {
+        value,
+        dirty: false,
+    };
+    slots.borrow_mut().insert(key.clone(), slot);
+    Ok(result)
+}
+
 fn read<K: Ord + Clone, T: Clone>(
     slots: &Slots<K, T>,
     key: &K,
     load: impl FnOnce() -> Result<Option<T>, Error>,
 ) -> Result<Option<T>, Error> {
-    if let Some(slot) = slots.borrow().get(key) {
-        return Ok(slot.value.clone());
-    }
-    let value = load()?;
-    let slot = Slot {
-        value: value.clone(),
-        dirty: false,
-    };
-    slots.borrow_mut().insert(key.clone(), slot);
-    Ok(value)
+    with(slots, key, load, |value| value.cloned())
 }
 
 fn write<K: Ord, T>(slots: &mut Slots<K, T>, key: K, value: Option<T>) {
@@ -59,7 +71,12 @@ fn write<K: Ord, T>(slots: &mut Slots<K, T>, key: K, value: Option<T>) {
 }
 
 /// Dirty records into the batch.
-fn stage<K, T>(batch: &mut sled::Batch, slots: Slots<K, T>, kind: Kind, key: impl Fn(&K) -> Vec<u8>)
+fn stage<K, T>(
+    writer: &mut Writer<'_>,
+    slots: Slots<K, T>,
+    kind: Kind,
+    key: impl Fn(&K) -> Vec<u8>,
+) -> Result<(), Error>
 where
     T: for<'a> rkyv::Serialize<
         rkyv::api::high::HighSerializer<
@@ -74,9 +91,45 @@ where
             continue;
         }
         match slot.value {
-            Some(value) => batch.insert(key(&k), codec::encode(kind, &value)),
-            None => batch.remove(key(&k)),
+            Some(value) => writer.batch.insert(key(&k), codec::encode(kind, &value)),
+            None => writer.batch.remove(key(&k)),
         }
+        writer.staged(1)?;
+    }
+    Ok(())
+}
+
+/// How a span's overlay is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// One atomic sled batch: records, index entries and the checkpoint.
+    Atomic,
+    /// During a rebuild, while no checkpoint is stored: sled batches of at most
+    /// [`REBUILD_WRITE_ENTRIES`] entries; with `checkpoint`, the last one
+    /// carries it (a rebuild interrupted before that is cleared on open).
+    Rebuild { checkpoint: bool },
+}
+
+/// Entries per sled batch while rebuilding.
+pub(crate) const REBUILD_WRITE_ENTRIES: usize = 65_536;
+
+/// The sled batch being filled; in rebuild mode written whenever it is full.
+struct Writer<'v> {
+    views: &'v Views,
+    batch: sled::Batch,
+    entries: usize,
+    /// `Some(n)`: write every `n` entries (rebuild).
+    chunk: Option<usize>,
+}
+
+impl Writer<'_> {
+    fn staged(&mut self, entries: usize) -> Result<(), Error> {
+        self.entries += entries;
+        if self.chunk.is_some_and(|chunk| self.entries >= chunk) {
+            self.views.write(std::mem::take(&mut self.batch))?;
+            self.entries = 0;
+        }
+        Ok(())
     }
 }
 
@@ -92,15 +145,46 @@ impl<'v> Overlay<'v> {
         }
     }
 
+    fn with_session<R>(
+        &self,
+        id: SessionId,
+        f: impl FnOnce(Option<&SessionRecord>) -> R,
+    ) -> Result<R, Error> {
+        with(
+            &self.sessions,
+            &id,
+            || self.views.load(Kind::Session, &keys::session(id)),
+            f,
+        )
+    }
+
+    fn with_desk<R>(&self, id: &str, f: impl FnOnce(Option<&Desk>) -> R) -> Result<R, Error> {
+        with(
+            &self.desks,
+            &id.to_owned(),
+            || self.views.load(Kind::Desk, &keys::desk(id)),
+            f,
+        )
+    }
+
     /// The ticket as the overlay has it now, with the phones it is indexed under:
     /// the customer phones of the ticket's calls (each session's contact number).
+    /// (`state::find_ticket`, borrowing the desk instead of copying it.)
     fn ticket_view(&self, id: &str) -> Result<Option<TicketView>, Error> {
-        let Some(ticket) = domain::state::find_ticket(self, id)? else {
+        let Some(origin) = domain::ids::ticket_origin(id) else {
+            return Ok(None);
+        };
+        let Some(route) = self.with_session(origin, |s| s.and_then(|s| s.route.clone()))? else {
+            return Ok(None);
+        };
+        let Some(ticket) =
+            self.with_desk(&route, |d| d.and_then(|d| d.tickets.get(id).cloned()))?
+        else {
             return Ok(None);
         };
         let mut phones = BTreeSet::new();
         for &session in &ticket.calls {
-            if let Some(phone) = self.session(session)?.and_then(|r| r.phone()) {
+            if let Some(phone) = self.with_session(session, |s| s.and_then(|r| r.phone()))? {
                 phones.insert(phone);
             }
         }
@@ -116,6 +200,7 @@ impl<'v> Overlay<'v> {
         self,
         checkpoint: u64,
         mut tickets: BTreeSet<TicketId>,
+        commit: Commit,
     ) -> Result<CommitStats, Error> {
         // A session's phone may change without its tickets' content changing.
         for slot in self.sessions.borrow().values() {
@@ -123,13 +208,22 @@ impl<'v> Overlay<'v> {
                 tickets.extend(record.tickets.iter().cloned());
             }
         }
-        let mut batch = sled::Batch::default();
+        let mut writer = Writer {
+            views: self.views,
+            batch: sled::Batch::default(),
+            entries: 0,
+            chunk: match commit {
+                Commit::Atomic => None,
+                Commit::Rebuild { .. } => Some(REBUILD_WRITE_ENTRIES),
+            },
+        };
         let mut stats = CommitStats::default();
         for id in &tickets {
             let old = self.views.ticket_view(id)?;
             let new = self.ticket_view(id)?;
             if old != new {
-                index::stage(&mut batch, id, old.as_ref(), new.as_ref());
+                let entries = index::stage(&mut writer.batch, id, old.as_ref(), new.as_ref());
+                writer.staged(entries)?;
                 stats.tickets_reindexed += 1;
             }
         }
@@ -150,15 +244,24 @@ impl<'v> Overlay<'v> {
         ]
         .iter()
         .sum();
-        stage(&mut batch, directory, Kind::Directory, |()| {
+        stage(&mut writer, directory, Kind::Directory, |()| {
             keys::directory().to_vec()
-        });
-        stage(&mut batch, phones, Kind::Phone, keys::phone);
-        stage(&mut batch, sessions, Kind::Session, |id| {
+        })?;
+        stage(&mut writer, phones, Kind::Phone, keys::phone)?;
+        stage(&mut writer, sessions, Kind::Session, |id| {
             keys::session(*id).to_vec()
-        });
-        stage(&mut batch, desks, Kind::Desk, |id| keys::desk(id));
-        views.commit(batch, checkpoint, directory_written)?;
+        })?;
+        stage(&mut writer, desks, Kind::Desk, |id| keys::desk(id))?;
+        match commit {
+            Commit::Atomic | Commit::Rebuild { checkpoint: true } => {
+                views.commit(writer.batch, checkpoint, directory_written)?;
+            }
+            Commit::Rebuild { checkpoint: false } => {
+                views.write(writer.batch)?;
+                views.forget_directory_if(directory_written);
+                views.flush()?;
+            }
+        }
         Ok(stats)
     }
 }
@@ -221,6 +324,34 @@ impl Store for Overlay<'_> {
         *self.timeline.get_mut() = None;
         write(&mut self.directory, (), Some(directory));
         Ok(())
+    }
+
+    fn with_directory<R>(&self, f: impl FnOnce(&Directory) -> R) -> Result<R, Error> {
+        let empty = Directory::default();
+        with(
+            &self.directory,
+            &(),
+            || self.views.load(Kind::Directory, &keys::directory()),
+            |directory| f(directory.unwrap_or(&empty)),
+        )
+    }
+
+    fn insert_upsert(&mut self, upsert: &UpsertAgent) -> Result<bool, Error> {
+        self.with_directory(|_| ())?; // loaded
+        let slot = self
+            .directory
+            .get_mut()
+            .get_mut(&())
+            .expect("the directory slot was just loaded");
+        let inserted = slot
+            .value
+            .get_or_insert_with(Directory::default)
+            .insert(upsert.clone());
+        if inserted {
+            slot.dirty = true;
+            *self.timeline.get_mut() = None;
+        }
+        Ok(inserted)
     }
 
     fn put_phone(&mut self, record: PhoneRecord) -> Result<(), Error> {

@@ -158,6 +158,12 @@ impl Views {
         Ok(cache)
     }
 
+    pub(crate) fn forget_directory_if(&self, directory_written: bool) {
+        if directory_written {
+            self.forget_directory();
+        }
+    }
+
     fn forget_directory(&self) {
         *self
             .inner
@@ -187,6 +193,23 @@ impl Views {
             }
             self.inner.checkpoint.store(checkpoint, Ordering::Release);
         }
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Writes a batch without a checkpoint (rebuild only: while no checkpoint
+    /// is stored, see [`Views::open`]); not flushed.
+    pub(crate) fn write(&self, batch: sled::Batch) -> Result<(), Error> {
+        let _exclusive = self
+            .inner
+            .gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.inner.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), Error> {
         self.inner.db.flush()?;
         Ok(())
     }
