@@ -249,11 +249,14 @@ impl domain::Store for Memory {
         self.state.with_directory(f)
     }
     fn insert_upsert(&mut self, upsert: &domain::agent::UpsertAgent) -> Result<bool, Infallible> {
-        let inserted = self.state.insert_upsert(upsert)?;
-        if inserted {
-            *self.timeline.get_mut() = None;
+        let timeline = self.timeline.get_mut();
+        if timeline
+            .as_ref()
+            .is_some_and(|t| self.state.directory.changes_mapping(t, upsert))
+        {
+            *timeline = None;
         }
-        Ok(inserted)
+        self.state.insert_upsert(upsert)
     }
     fn put_phone(&mut self, record: domain::PhoneRecord) -> Result<(), Infallible> {
         self.state.put_phone(record)

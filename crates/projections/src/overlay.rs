@@ -294,7 +294,7 @@ impl Store for Overlay<'_> {
         // Until the batch writes a directory, it is the committed one.
         let written = self.directory.borrow().get(&()).is_some_and(|s| s.dirty);
         let timeline = if written {
-            self.directory()?.timeline()
+            self.with_directory(Directory::timeline)?
         } else {
             self.views.directory_cache()?.timeline.clone()
         };
@@ -343,13 +343,18 @@ impl Store for Overlay<'_> {
             .get_mut()
             .get_mut(&())
             .expect("the directory slot was just loaded");
-        let inserted = slot
-            .value
-            .get_or_insert_with(Directory::default)
-            .insert(upsert.clone());
+        let directory = slot.value.get_or_insert_with(Directory::default);
+        let timeline = self.timeline.get_mut();
+        // A rename (or any upsert that moves no operator) keeps the timeline.
+        if timeline
+            .as_ref()
+            .is_some_and(|timeline| directory.changes_mapping(timeline, upsert))
+        {
+            *timeline = None;
+        }
+        let inserted = directory.insert(upsert.clone());
         if inserted {
             slot.dirty = true;
-            *self.timeline.get_mut() = None;
         }
         Ok(inserted)
     }
