@@ -47,6 +47,10 @@ pub enum Which {
         agents: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Keep the generated log (and views) in DIR instead of a scratch
+        /// directory; a later run with the same shape reuses the log.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
     },
     /// GraphQL latency of ticket lookups against the same lookups on the views.
     Graphql {
@@ -60,6 +64,10 @@ pub enum Which {
         queries: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Keep the generated log and views in DIR; a later run with the same
+        /// shape reuses both (the views are only brought up to date).
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -75,13 +83,15 @@ pub fn run(which: Which) -> Result<ExitCode> {
             deliveries,
             agents,
             seed,
-        } => models::rebuild(deliveries, agents, seed),
+            data_dir,
+        } => models::rebuild(deliveries, agents, seed, data_dir),
         Which::Graphql {
             tickets,
             agents,
             queries,
             seed,
-        } => models::graphql(tickets, agents, queries, seed),
+            data_dir,
+        } => models::graphql(tickets, agents, queries, seed, data_dir),
     }
 }
 

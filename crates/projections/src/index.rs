@@ -18,6 +18,7 @@ use domain::{Channel, Phone, Ticket, TicketStatus};
 use crate::codec::{self, Kind};
 use crate::keys::{self, Field};
 use crate::views::Views;
+use crate::write::Writer;
 use crate::Error;
 
 /// The most nodes one `tickets` page returns; larger `first` values are clamped.
@@ -68,30 +69,25 @@ impl TicketView {
     }
 }
 
-/// Stages the change of one ticket's view and index entries; returns how many
-/// entries it staged.
+/// Stages the change of one ticket's view and index entries.
 pub(crate) fn stage(
-    batch: &mut sled::Batch,
+    writer: &mut Writer<'_>,
     id: &str,
     old: Option<&TicketView>,
     new: Option<&TicketView>,
-) -> usize {
+) -> Result<(), Error> {
     let old_keys = old.map(TicketView::index_keys).unwrap_or_default();
     let new_keys = new.map(TicketView::index_keys).unwrap_or_default();
-    let mut entries = 1;
     for key in old_keys.difference(&new_keys) {
-        batch.remove(key.as_slice());
-        entries += 1;
+        writer.remove(key.as_slice())?;
     }
     for key in new_keys.difference(&old_keys) {
-        batch.insert(key.as_slice(), &[]);
-        entries += 1;
+        writer.insert(key.as_slice(), Vec::new())?;
     }
     match new {
-        Some(view) => batch.insert(keys::ticket(id), codec::encode(Kind::Ticket, view)),
-        None => batch.remove(keys::ticket(id)),
+        Some(view) => writer.insert(keys::ticket(id), codec::encode(Kind::Ticket, view)),
+        None => writer.remove(keys::ticket(id)),
     }
-    entries
 }
 
 /// GraphQL `TicketFilter`: every given criterion must hold. `status` matches any

@@ -18,6 +18,7 @@ use crate::codec::{self, Kind};
 use crate::index::{self, TicketView};
 use crate::keys;
 use crate::views::Views;
+use crate::write::{Commit, Writer};
 use crate::Error;
 
 struct Slot<T> {
@@ -91,46 +92,11 @@ where
             continue;
         }
         match slot.value {
-            Some(value) => writer.batch.insert(key(&k), codec::encode(kind, &value)),
-            None => writer.batch.remove(key(&k)),
+            Some(value) => writer.insert(key(&k), codec::encode(kind, &value))?,
+            None => writer.remove(key(&k))?,
         }
-        writer.staged(1)?;
     }
     Ok(())
-}
-
-/// How a span's overlay is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Commit {
-    /// One atomic sled batch: records, index entries and the checkpoint.
-    Atomic,
-    /// During a rebuild, while no checkpoint is stored: sled batches of at most
-    /// [`REBUILD_WRITE_ENTRIES`] entries; with `checkpoint`, the last one
-    /// carries it (a rebuild interrupted before that is cleared on open).
-    Rebuild { checkpoint: bool },
-}
-
-/// Entries per sled batch while rebuilding.
-pub(crate) const REBUILD_WRITE_ENTRIES: usize = 65_536;
-
-/// The sled batch being filled; in rebuild mode written whenever it is full.
-struct Writer<'v> {
-    views: &'v Views,
-    batch: sled::Batch,
-    entries: usize,
-    /// `Some(n)`: write every `n` entries (rebuild).
-    chunk: Option<usize>,
-}
-
-impl Writer<'_> {
-    fn staged(&mut self, entries: usize) -> Result<(), Error> {
-        self.entries += entries;
-        if self.chunk.is_some_and(|chunk| self.entries >= chunk) {
-            self.views.write(std::mem::take(&mut self.batch))?;
-            self.entries = 0;
-        }
-        Ok(())
-    }
 }
 
 impl<'v> Overlay<'v> {
@@ -208,27 +174,18 @@ impl<'v> Overlay<'v> {
                 tickets.extend(record.tickets.iter().cloned());
             }
         }
-        let mut writer = Writer {
-            views: self.views,
-            batch: sled::Batch::default(),
-            entries: 0,
-            chunk: match commit {
-                Commit::Atomic => None,
-                Commit::Rebuild { .. } => Some(REBUILD_WRITE_ENTRIES),
-            },
-        };
+        let mut writer = Writer::new(self.views, commit);
         let mut stats = CommitStats::default();
         for id in &tickets {
             let old = self.views.ticket_view(id)?;
             let new = self.ticket_view(id)?;
             if old != new {
-                let entries = index::stage(&mut writer.batch, id, old.as_ref(), new.as_ref());
-                writer.staged(entries)?;
+                index::stage(&mut writer, id, old.as_ref(), new.as_ref())?;
                 stats.tickets_reindexed += 1;
             }
         }
         let Overlay {
-            views,
+            views: _,
             directory,
             timeline: _,
             phones,
@@ -252,16 +209,9 @@ impl<'v> Overlay<'v> {
             keys::session(*id).to_vec()
         })?;
         stage(&mut writer, desks, Kind::Desk, |id| keys::desk(id))?;
-        match commit {
-            Commit::Atomic | Commit::Rebuild { checkpoint: true } => {
-                views.commit(writer.batch, checkpoint, directory_written)?;
-            }
-            Commit::Rebuild { checkpoint: false } => {
-                views.write(writer.batch)?;
-                views.forget_directory_if(directory_written);
-                views.flush()?;
-            }
-        }
+        stats.entries_written = writer.entries;
+        let checkpoint = (commit != Commit::Rebuild { checkpoint: false }).then_some(checkpoint);
+        writer.finish(checkpoint, directory_written)?;
         Ok(stats)
     }
 }
@@ -275,6 +225,7 @@ fn dirty_count<K, T>(slots: &Slots<K, T>) -> usize {
 pub(crate) struct CommitStats {
     pub records_written: usize,
     pub tickets_reindexed: usize,
+    pub entries_written: usize,
 }
 
 impl Store for Overlay<'_> {

@@ -15,8 +15,9 @@ use std::time::Duration;
 use eventlog::{EventLog, Position};
 use tokio::sync::{broadcast, watch};
 
-use crate::overlay::{Commit, Overlay};
+use crate::overlay::Overlay;
 use crate::views::Views;
+use crate::write::Commit;
 use crate::Error;
 
 /// The projection's name (tracing field `projection`, metrics label).
@@ -186,6 +187,7 @@ impl Shared {
             events = next - from,
             records = stats.records_written,
             tickets = stats.tickets_reindexed,
+            entries = stats.entries_written,
             checkpoint = next,
             "committed"
         );

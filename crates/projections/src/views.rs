@@ -42,6 +42,14 @@ struct Inner {
     directory: Mutex<Option<Arc<DirectoryCache>>>,
 }
 
+/// Keys of one kind in the tree and their bytes ([`Views::stored_sizes`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoredSize {
+    pub keys: u64,
+    pub key_bytes: u64,
+    pub value_bytes: u64,
+}
+
 /// The committed directory's agents and operator timeline.
 pub(crate) struct DirectoryCache {
     pub agents: BTreeMap<AgentId, Agent>,
@@ -209,6 +217,26 @@ impl Views {
         Ok(())
     }
 
+    /// Inserts (or removes) entries one by one in key order, without a
+    /// checkpoint (rebuild only, like [`Views::write`]); not flushed.
+    pub(crate) fn write_sorted(
+        &self,
+        entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Result<(), Error> {
+        let _exclusive = self
+            .inner
+            .gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (key, value) in entries {
+            match value {
+                Some(value) => self.inner.tree.insert(key, value)?,
+                None => self.inner.tree.remove(key)?,
+            };
+        }
+        Ok(())
+    }
+
     pub(crate) fn flush(&self) -> Result<(), Error> {
         self.inner.db.flush()?;
         Ok(())
@@ -293,6 +321,24 @@ impl Views {
     pub fn validate(&self, action: &NativeEvent) -> Result<Verdict, Error> {
         let _read = self.read_gate();
         domain::command::validate(&self.committed(), action)
+    }
+
+    /// What the tree holds, per kind of key (as `docs/projections.md` names
+    /// them: `D`, `P`, `S`, `C`, `T`, `o`, `i`, `@`): keys, key bytes, value bytes.
+    /// A full scan: for benchmarks and operators, not for request paths.
+    pub fn stored_sizes(&self) -> Result<BTreeMap<char, StoredSize>, Error> {
+        let _read = self.read_gate();
+        let mut sizes: BTreeMap<char, StoredSize> = BTreeMap::new();
+        for entry in self.inner.tree.iter() {
+            let (key, value) = entry?;
+            let size = sizes
+                .entry(key.first().map_or('?', |b| char::from(*b)))
+                .or_default();
+            size.keys += 1;
+            size.key_bytes += key.len() as u64;
+            size.value_bytes += value.len() as u64;
+        }
+        Ok(sizes)
     }
 
     /// Every key and value in key order, checkpoint included, each as
