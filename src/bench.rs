@@ -51,6 +51,9 @@ pub enum Which {
         /// directory; a later run with the same shape reuses the log.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
+        /// Events per rebuild span (`projections::Options::rebuild_events_max`).
+        #[arg(long, default_value_t = projections::REBUILD_EVENTS_MAX)]
+        span: usize,
     },
     /// GraphQL latency of ticket lookups against the same lookups on the views.
     Graphql {
@@ -84,7 +87,8 @@ pub fn run(which: Which) -> Result<ExitCode> {
             agents,
             seed,
             data_dir,
-        } => models::rebuild(deliveries, agents, seed, data_dir),
+            span,
+        } => models::rebuild(deliveries, agents, seed, data_dir, span),
         Which::Graphql {
             tickets,
             agents,

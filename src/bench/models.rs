@@ -156,7 +156,9 @@ pub fn rebuild(
     agents: u64,
     seed: u64,
     data_dir: Option<PathBuf>,
+    span: usize,
 ) -> Result<ExitCode> {
+    let span = span.clamp(1, projections::REBUILD_EVENTS_MAX);
     let shape = Shape {
         agents,
         sessions: (deliveries as f64 / calls::DELIVERIES_PER_SESSION).ceil() as u64,
@@ -198,7 +200,7 @@ pub fn rebuild(
             )
             .unwrap_or_else(|never| match never {});
             applied += 1;
-            if applied % projections::REBUILD_EVENTS_MAX == 0 {
+            if applied % span == 0 {
                 settle(&mut memory, &mut pending);
             }
         }
@@ -213,8 +215,11 @@ pub fn rebuild(
     eprintln!("rebuild into sled views");
     let views = projections::Views::open(data_dir.join("views"))?;
     let dyn_log: Arc<dyn EventLog> = log.clone();
-    let projector =
-        projections::Projector::new(projections::Options::default(), views.clone(), dyn_log);
+    let options = projections::Options {
+        rebuild_events_max: span,
+        ..projections::Options::default()
+    };
+    let projector = projections::Projector::new(options, views.clone(), dyn_log);
     let started = Instant::now();
     let checkpoint = projector.rebuild_blocking()?;
     let rebuilt = started.elapsed();
@@ -237,7 +242,8 @@ pub fn rebuild(
     let per_second = |d: Duration| events as f64 / d.as_secs_f64();
     println!(
         "stream: {} deliveries + {} agent actions = {events} events ({} MiB raw); \
-         {} sessions, {} customers (busiest: {} calls), {agents} agents; {tickets} tickets",
+         {} sessions, {} customers (busiest: {} calls), {agents} agents; {tickets} tickets; \
+         rebuild spans of {span} events",
         counts.deliveries,
         counts.native,
         bytes >> 20,
