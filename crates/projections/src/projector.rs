@@ -131,7 +131,9 @@ impl Shared {
                     found: envelope.position,
                 });
             }
+            overlay.before_event(&envelope.event)?;
             let changed = domain::apply(&mut overlay, &envelope.event, envelope.received_at)?;
+            overlay.after_event(&envelope.event, &changed)?;
             tickets.extend(changed.tickets);
             if let domain::Event::CallGear(n) = &envelope.event {
                 calls.push(CallActivity {
@@ -150,6 +152,7 @@ impl Shared {
             events = envelopes.len(),
             records = stats.records_written,
             tickets = stats.tickets_reindexed,
+            calls = stats.calls_reindexed,
             checkpoint = next,
             "committed"
         );
