@@ -12,6 +12,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod archive;
 mod calls;
 mod models;
 
@@ -61,6 +62,22 @@ pub enum Which {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// The call archive: a contact-centre stream folded and projected, `calls` pages.
+    Archive {
+        /// Contact-centre calls in the generated stream (≈ 9 events each).
+        #[arg(long, default_value_t = 50_000)]
+        calls: u64,
+        #[arg(long, default_value_t = 200)]
+        agents: u64,
+        /// Distinct customer phone numbers.
+        #[arg(long, default_value_t = 20_000)]
+        customers: u64,
+        /// Timed `calls` pages per path.
+        #[arg(long, default_value_t = 1_000)]
+        queries: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 pub fn run(which: Which) -> Result<ExitCode> {
@@ -82,6 +99,13 @@ pub fn run(which: Which) -> Result<ExitCode> {
             queries,
             seed,
         } => models::graphql(tickets, agents, queries, seed),
+        Which::Archive {
+            calls,
+            agents,
+            customers,
+            queries,
+            seed,
+        } => archive::archive(calls, agents.max(1), customers.max(1), queries, seed),
     }
 }
 

@@ -411,7 +411,7 @@ pub fn graphql(tickets: u64, agents: u64, queries: u64, seed: u64) -> Result<Exi
 }
 
 /// Runs `each` once per item, timing every call.
-fn time_each<T>(items: &[T], mut each: impl FnMut(&T) -> Result<()>) -> Result<Stats> {
+pub(super) fn time_each<T>(items: &[T], mut each: impl FnMut(&T) -> Result<()>) -> Result<Stats> {
     let mut latencies_us = Vec::with_capacity(items.len());
     let started = Instant::now();
     for item in items {

@@ -131,21 +131,32 @@ impl<'v> Overlay<'v> {
     }
 
     /// Call after applying `event` (which changed `changed`): a contact event
-    /// joins its call's record; changed calls wait for their summary.
+    /// joins its call's record; a call whose events changed waits for its
+    /// summary. A CallGear summary depends only on the session's notifications
+    /// (and the mapping), so only a notification that changed its session
+    /// marks it, not the filings, edits and refolds that rewrite a session's
+    /// tickets.
     pub(crate) fn after_event(&mut self, event: &Event, changed: &Changed) -> Result<(), Error> {
-        if let Event::Contact(contact) = event {
-            if let Some(call_id) = contact.call_id() {
-                let mut record = self
-                    .contact(call_id)?
-                    .unwrap_or_else(|| ContactCallRecord::new(call_id));
-                if record.add(contact) {
-                    write(&mut self.contacts, call_id.to_owned(), Some(record));
-                    self.pending_contacts.insert(call_id.to_owned());
+        match event {
+            Event::Contact(contact) => {
+                if let Some(call_id) = contact.call_id() {
+                    let mut record = self
+                        .contact(call_id)?
+                        .unwrap_or_else(|| ContactCallRecord::new(call_id));
+                    if record.add(contact) {
+                        write(&mut self.contacts, call_id.to_owned(), Some(record));
+                        self.pending_contacts.insert(call_id.to_owned());
+                    }
                 }
             }
+            Event::CallGear(notification) => {
+                let session = notification.call_session_id();
+                if changed.sessions.contains(&session) {
+                    self.pending_sessions.insert(session);
+                }
+            }
+            Event::Native(_) => {}
         }
-        self.pending_sessions
-            .extend(changed.sessions.iter().copied());
         Ok(())
     }
 
