@@ -446,6 +446,42 @@ mod tests {
         assert!(!is_ndjson_content_type("application/json"));
     }
 
+    /// docs/events.md shows every type with an example; every example reads, and
+    /// the errors it quotes are the ones given.
+    #[test]
+    fn the_documented_examples_read() {
+        let doc = include_str!("../../../docs/events.md");
+        let mut in_json = false;
+        let mut seen = std::collections::BTreeSet::new();
+        for line in doc.lines() {
+            if line.starts_with("```") {
+                in_json = line == "```json";
+                continue;
+            }
+            if in_json && line.starts_with("{\"v\":") {
+                let event = read_contact(line.as_bytes())
+                    .unwrap_or_else(|e| panic!("docs/events.md: {line}: {e}"));
+                seen.insert(event.type_name());
+            }
+        }
+        let all: std::collections::BTreeSet<&str> = ContactBody::TYPE_NAMES.into_iter().collect();
+        assert_eq!(seen, all, "types without an example in docs/events.md");
+
+        let quoted = |example: &str| {
+            let error = read_contact(example.as_bytes()).unwrap_err();
+            assert!(doc.contains(&error.reason), "{}", error.reason);
+            error
+        };
+        let missing = quoted(
+            r#"{"v":1,"type":"queue_left","at":"2024-04-05T09:00:40Z","call_id":"c-1001","queue":"Support"}"#,
+        );
+        assert!(doc.contains(&format!(
+            "\"field\":\"{}\"",
+            missing.field.as_deref().unwrap()
+        )));
+        quoted(r#"{"v":2,"type":"queue_left","at":"2024-04-05T09:00:40Z","call_id":"c-1001"}"#);
+    }
+
     #[test]
     fn a_batch_has_a_bound() {
         let at_limit = vec![GOOD; BATCH_EVENTS_MAX].join("\n");
