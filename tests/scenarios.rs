@@ -1,5 +1,5 @@
-//! One recorded-stream scenario per SPEC rule R1–R16 (`tests/scenarios/`), run
-//! through the real binary.
+//! One recorded-stream scenario per SPEC rule R1–R16 and per archive-timeline
+//! case of SPEC §4 (`tests/scenarios/`), run through the real binary.
 //!
 //! Each `rN_<name>.ndjson` is imported with `callfold import` into a fresh data
 //! dir; then `callfold query` runs `rN_<name>.query.graphql` (or the shared
@@ -70,6 +70,27 @@ scenarios! {
     r14_conversation_attached_to_missed: http,
     r15_unanswered_callback: http,
     r16_agent_edits: http,
+    // SPEC §4, the archive timeline (docs/rules.md R32–R44), compared on
+    // `timeline.query.graphql`. Import only: contact-centre events arrive as
+    // recorded `event` lines, which the HTTP run does not post, and durations
+    // come from event times, which the HTTP run rewrites to the wall clock.
+    timeline_callback_first_attempt: no_http,
+    timeline_callback_second_attempt: no_http,
+    timeline_callback_three_attempts: no_http,
+    timeline_callback_answering_machine: no_http,
+    timeline_callback_deleted: no_http,
+    timeline_outbound_answered: no_http,
+    timeline_outbound_unanswered: no_http,
+    timeline_outbound_cancelled: no_http,
+    timeline_agent_to_agent: no_http,
+    timeline_agent_to_agent_unanswered: no_http,
+    timeline_dialer_preview: no_http,
+    timeline_dialer_predictive: no_http,
+    timeline_dialer_power: no_http,
+    timeline_dialer_progressive: no_http,
+    timeline_welcome_message: no_http,
+    timeline_callgear: no_http,
+    timeline_archive_search: no_http,
 }
 
 fn dir() -> PathBuf {
@@ -84,11 +105,13 @@ fn expected_path(name: &str) -> PathBuf {
     dir().join(format!("{name}.expected.json"))
 }
 
-/// The scenario's own query, or the shared one.
+/// The scenario's own query, or the shared one (`timeline_*`: `timeline.query.graphql`).
 fn query_path(name: &str) -> PathBuf {
     let own = dir().join(format!("{name}.query.graphql"));
     if own.exists() {
         own
+    } else if name.starts_with("timeline_") {
+        dir().join("timeline.query.graphql")
     } else {
         dir().join("query.graphql")
     }

@@ -529,7 +529,7 @@ pub fn graphql(
 }
 
 /// Runs `each` once per item, timing every call.
-fn time_each<T>(items: &[T], mut each: impl FnMut(&T) -> Result<()>) -> Result<Stats> {
+pub(super) fn time_each<T>(items: &[T], mut each: impl FnMut(&T) -> Result<()>) -> Result<Stats> {
     let mut latencies_us = Vec::with_capacity(items.len());
     let started = Instant::now();
     for item in items {

@@ -30,6 +30,11 @@
 //!   [`state::customer_by_phone`], [`state::find_call`]; `Changed::tickets` lists
 //!   ticket ids to re-index (tickets may appear, change, or leave a desk).
 //!
+//! * Archive timeline: contact-centre events ([`Event::Contact`]) are kept per
+//!   call in a [`ContactCallRecord`] and folded into a [`CallArchive`]
+//!   (timeline entries and a [`CallSummary`]); CallGear sessions map onto the
+//!   same shape with [`timeline::callgear_archive`] (SPEC §4, R32–R44).
+//!
 //! # Why re-folding
 //!
 //! A desk's tickets are re-derived from all of the customer's sessions on every
@@ -52,6 +57,7 @@ pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod timeline;
 
 pub use agent::{AgentId, CustomerId, NativeEvent, SessionId, TicketId, TicketStatus};
 pub use callgear::{CallGearKind, CallGearNotification, Direction};
@@ -63,3 +69,6 @@ pub use phone::Phone;
 pub use session::{Call, CallDirection, SessionRecord};
 pub use state::{apply, Changed, PhoneRecord, State, Store};
 pub use time::Timestamp;
+pub use timeline::{
+    CallArchive, CallSummary, ContactCallRecord, Outcome, TimelineEntry, TimelineKind,
+};

@@ -25,6 +25,8 @@ pub(crate) enum Kind {
     Session,
     Desk,
     Ticket,
+    ContactCall,
+    Archive,
 }
 
 impl Kind {
@@ -35,6 +37,8 @@ impl Kind {
             Kind::Session => keys::SESSION,
             Kind::Desk => keys::DESK,
             Kind::Ticket => keys::TICKET,
+            Kind::ContactCall => keys::CONTACT_CALL,
+            Kind::Archive => keys::ARCHIVE,
         }
     }
 }

@@ -5,15 +5,25 @@
 //! turns the dirty records, the re-indexed tickets and the checkpoint into one
 //! atomic sled batch. The overlay lives for one batch (at most
 //! `Options::batch_events_max` events), which bounds what it holds.
+//!
+//! It also keeps the archive's inputs: contact-centre call records
+//! ([`Overlay::after_event`] adds each contact event to its call's record) and
+//! the calls whose archive summary must be recomputed. A CallGear call's
+//! summary depends on the directory (operators → agents), so pending
+//! summaries are computed before an event that may change the directory
+//! ([`Overlay::before_event`]) and at the end of the batch: each is then what
+//! it would be right after the call's last event, whatever the batch size.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use domain::agent::UpsertAgent;
 use domain::directory::MappingTimeline;
-use domain::TicketId;
+use domain::timeline::{callgear_summary, ContactCallRecord};
+use domain::{CallSummary, Changed, Event, NativeEvent, TicketId};
 use domain::{CustomerId, Desk, Directory, Phone, PhoneRecord, SessionId, SessionRecord, Store};
 
+use crate::archive;
 use crate::codec::{self, Kind};
 use crate::index::{self, TicketView};
 use crate::keys;
@@ -37,6 +47,12 @@ pub(crate) struct Overlay<'v> {
     phones: Slots<Phone, PhoneRecord>,
     sessions: Slots<SessionId, SessionRecord>,
     desks: Slots<CustomerId, Desk>,
+    contacts: Slots<String, ContactCallRecord>,
+    /// Calls whose archive summary is not computed yet.
+    pending_sessions: BTreeSet<SessionId>,
+    pending_contacts: BTreeSet<String>,
+    /// Archive summaries computed in this batch, by archive id.
+    archive: BTreeMap<String, CallSummary>,
 }
 
 /// Calls `f` with the record under `key`, loading it once.
@@ -108,6 +124,10 @@ impl<'v> Overlay<'v> {
             phones: RefCell::default(),
             sessions: RefCell::default(),
             desks: RefCell::default(),
+            contacts: RefCell::default(),
+            pending_sessions: BTreeSet::new(),
+            pending_contacts: BTreeSet::new(),
+            archive: BTreeMap::new(),
         }
     }
 
@@ -131,6 +151,74 @@ impl<'v> Overlay<'v> {
             || self.views.load(Kind::Desk, &keys::desk(id)),
             f,
         )
+    }
+
+    fn contact(&self, call_id: &str) -> Result<Option<ContactCallRecord>, Error> {
+        read(&self.contacts, &call_id.to_owned(), || {
+            self.views
+                .load(Kind::ContactCall, &keys::contact_call(call_id))
+        })
+    }
+
+    /// Call before applying `event`: an event that may change the operator
+    /// mapping first settles the summaries computed with the mapping so far.
+    pub(crate) fn before_event(&mut self, event: &Event) -> Result<(), Error> {
+        if let Event::Native(native) = event {
+            if matches!(**native, NativeEvent::UpsertAgent(_)) {
+                self.settle_archive()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Call after applying `event` (which changed `changed`): a contact event
+    /// joins its call's record; a call whose events changed waits for its
+    /// summary. A CallGear summary depends only on the session's notifications
+    /// (and the mapping), so only a notification that changed its session
+    /// marks it, not the filings, edits and refolds that rewrite a session's
+    /// tickets.
+    pub(crate) fn after_event(&mut self, event: &Event, changed: &Changed) -> Result<(), Error> {
+        match event {
+            Event::Contact(contact) => {
+                if let Some(call_id) = contact.call_id() {
+                    let mut record = self
+                        .contact(call_id)?
+                        .unwrap_or_else(|| ContactCallRecord::new(call_id));
+                    if record.add(contact) {
+                        write(&mut self.contacts, call_id.to_owned(), Some(record));
+                        self.pending_contacts.insert(call_id.to_owned());
+                    }
+                }
+            }
+            Event::CallGear(notification) => {
+                let session = notification.call_session_id();
+                if changed.sessions.contains(&session) {
+                    self.pending_sessions.insert(session);
+                }
+            }
+            Event::Native(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Computes the summaries of every pending call.
+    fn settle_archive(&mut self) -> Result<(), Error> {
+        if !self.pending_sessions.is_empty() {
+            let timeline = self.timeline()?;
+            for id in std::mem::take(&mut self.pending_sessions) {
+                if let Some(record) = self.session(id)? {
+                    let summary = callgear_summary(&record, &timeline);
+                    self.archive.insert(summary.id.clone(), summary);
+                }
+            }
+        }
+        for call_id in std::mem::take(&mut self.pending_contacts) {
+            if let Some(record) = self.contact(&call_id)? {
+                let summary = record.fold().summary;
+                self.archive.insert(summary.id.clone(), summary);
+            }
+        }
+        Ok(())
     }
 
     /// The ticket as the overlay has it now, with the phones it is indexed under:
@@ -163,11 +251,12 @@ impl<'v> Overlay<'v> {
     /// Writes every put, the index entries of `tickets` (and of the tickets of
     /// every rewritten session) and `checkpoint` in one atomic batch.
     pub(crate) fn commit(
-        self,
+        mut self,
         checkpoint: u64,
         mut tickets: BTreeSet<TicketId>,
         commit: Commit,
     ) -> Result<CommitStats, Error> {
+        self.settle_archive()?;
         // A session's phone may change without its tickets' content changing.
         for slot in self.sessions.borrow().values() {
             if let (true, Some(record)) = (slot.dirty, &slot.value) {
@@ -184,6 +273,13 @@ impl<'v> Overlay<'v> {
                 stats.tickets_reindexed += 1;
             }
         }
+        for (id, summary) in &self.archive {
+            let old = self.views.archive_view(id)?;
+            if old.as_ref() != Some(summary) {
+                archive::stage(&mut writer, id, old.as_ref(), Some(summary))?;
+                stats.calls_reindexed += 1;
+            }
+        }
         let Overlay {
             views: _,
             directory,
@@ -191,6 +287,8 @@ impl<'v> Overlay<'v> {
             phones,
             sessions,
             desks,
+            contacts,
+            ..
         } = self;
         let directory_written = dirty_count(&directory) > 0;
         stats.records_written = [
@@ -198,6 +296,7 @@ impl<'v> Overlay<'v> {
             dirty_count(&phones),
             dirty_count(&sessions),
             dirty_count(&desks),
+            dirty_count(&contacts),
         ]
         .iter()
         .sum();
@@ -209,6 +308,9 @@ impl<'v> Overlay<'v> {
             keys::session(*id).to_vec()
         })?;
         stage(&mut writer, desks, Kind::Desk, |id| keys::desk(id))?;
+        stage(&mut writer, contacts, Kind::ContactCall, |id| {
+            keys::contact_call(id)
+        })?;
         stats.entries_written = writer.entries;
         let checkpoint = (commit != Commit::Rebuild { checkpoint: false }).then_some(checkpoint);
         writer.finish(checkpoint, directory_written)?;
@@ -226,6 +328,7 @@ pub(crate) struct CommitStats {
     pub records_written: usize,
     pub tickets_reindexed: usize,
     pub entries_written: usize,
+    pub calls_reindexed: usize,
 }
 
 impl Store for Overlay<'_> {

@@ -158,12 +158,14 @@ impl Shared {
                         found: envelope.position,
                     });
                 }
+                overlay.before_event(&envelope.event)?;
                 let changed = domain::state::apply_deferred(
                     &mut overlay,
                     &envelope.event,
                     envelope.received_at,
                     &mut pending,
                 )?;
+                overlay.after_event(&envelope.event, &changed)?;
                 tickets.extend(changed.tickets);
                 if let (true, domain::Event::CallGear(n)) = (listening, &envelope.event) {
                     calls.push(CallActivity {
@@ -188,6 +190,7 @@ impl Shared {
             records = stats.records_written,
             tickets = stats.tickets_reindexed,
             entries = stats.entries_written,
+            calls = stats.calls_reindexed,
             checkpoint = next,
             "committed"
         );

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use domain::command::Verdict;
 use domain::directory::MappingTimeline;
 use domain::session::Call;
+use domain::timeline::{callgear_archive, ArchiveId, CallArchive, ContactCallRecord};
 use domain::{Agent, AgentId, Customer, NativeEvent, Phone, SessionId, Ticket, TicketId};
 
 use crate::codec::{self, Kind};
@@ -97,6 +98,17 @@ impl Views {
             .flush_every_ms(None)
             .open()?;
         let mut tree = db.open_tree(TREE)?;
+        let layout = tree.get(keys::LAYOUT)?;
+        let current = keys::LAYOUT_VERSION.to_be_bytes();
+        if !tree.is_empty() && layout.as_deref() != Some(&current[..]) {
+            // Written by a build with another layout (e.g. before the archive):
+            // start over; the projector rebuilds everything from the log.
+            tracing::warn!(
+                projection = crate::NAME,
+                "views of another layout: clearing, they are rebuilt from the log"
+            );
+            tree = empty_tree(&db)?;
+        }
         let checkpoint = match tree.get(keys::CHECKPOINT)? {
             Some(bytes) => parse_checkpoint(&bytes)?,
             None => {
@@ -204,6 +216,7 @@ impl Views {
         directory_written: bool,
     ) -> Result<(), Error> {
         batch.insert(keys::CHECKPOINT, &checkpoint.to_be_bytes());
+        batch.insert(keys::LAYOUT, &keys::LAYOUT_VERSION.to_be_bytes());
         {
             let _exclusive = self
                 .inner
@@ -312,6 +325,35 @@ impl Views {
     pub fn call(&self, session_id: SessionId) -> Result<Option<Call>, Error> {
         let _read = self.read_gate();
         domain::state::find_call(&self.committed(), session_id)
+    }
+
+    /// A contact-centre call's record (its distinct events), by `call_id`.
+    pub fn contact_call(&self, call_id: &str) -> Result<Option<ContactCallRecord>, Error> {
+        let _read = self.read_gate();
+        self.load(Kind::ContactCall, &keys::contact_call(call_id))
+    }
+
+    /// A call of either feed as the archive shows it (timeline and summary),
+    /// by archive id: `"123"` (CallGear session) or `"cc:<call_id>"`. The
+    /// timeline is folded from the call's record on each read.
+    pub fn archived_call(&self, id: &str) -> Result<Option<CallArchive>, Error> {
+        let Some(id) = ArchiveId::parse(id) else {
+            return Ok(None);
+        };
+        let _read = self.read_gate();
+        Ok(match id {
+            ArchiveId::CallGear(session) => {
+                match self.load::<domain::SessionRecord>(Kind::Session, &keys::session(session))? {
+                    Some(record) => {
+                        Some(callgear_archive(&record, &self.directory_cache()?.timeline))
+                    }
+                    None => None,
+                }
+            }
+            ArchiveId::Contact(call_id) => self
+                .load::<ContactCallRecord>(Kind::ContactCall, &keys::contact_call(call_id))?
+                .map(|record| record.fold()),
+        })
     }
 
     /// The tickets holding a call, sorted by id.
