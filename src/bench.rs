@@ -53,6 +53,13 @@ pub enum Which {
         agents: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Keep the generated log (and views) in DIR instead of a scratch
+        /// directory; a later run with the same shape reuses the log.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Events per rebuild span (`projections::Options::rebuild_events_max`).
+        #[arg(long, default_value_t = projections::REBUILD_EVENTS_MAX)]
+        span: usize,
     },
     /// GraphQL latency of ticket lookups against the same lookups on the views.
     Graphql {
@@ -66,6 +73,10 @@ pub enum Which {
         queries: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Keep the generated log and views in DIR; a later run with the same
+        /// shape reuses both (the views are only brought up to date).
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
     },
     /// The call archive: a contact-centre stream folded and projected, `calls` pages.
     Archive {
@@ -98,13 +109,16 @@ pub fn run(which: Which) -> Result<ExitCode> {
             deliveries,
             agents,
             seed,
-        } => models::rebuild(deliveries, agents, seed),
+            data_dir,
+            span,
+        } => models::rebuild(deliveries, agents, seed, data_dir, span),
         Which::Graphql {
             tickets,
             agents,
             queries,
             seed,
-        } => models::graphql(tickets, agents, queries, seed),
+            data_dir,
+        } => models::graphql(tickets, agents, queries, seed, data_dir),
         Which::Archive {
             calls,
             agents,

@@ -21,6 +21,7 @@ use domain::{CallSummary, Outcome, Phone, Timestamp};
 use crate::codec::{self, Kind};
 use crate::keys::{self, CallField};
 use crate::views::Views;
+use crate::write::Writer;
 use crate::Error;
 
 /// The most calls one `calls` page returns; larger `first` values are clamped.
@@ -56,22 +57,22 @@ fn index_keys(summary: &CallSummary) -> BTreeSet<Vec<u8>> {
 
 /// Stages the change of one call's view and index entries.
 pub(crate) fn stage(
-    batch: &mut sled::Batch,
+    writer: &mut Writer<'_>,
     id: &str,
     old: Option<&CallSummary>,
     new: Option<&CallSummary>,
-) {
+) -> Result<(), Error> {
     let old_keys = old.map(index_keys).unwrap_or_default();
     let new_keys = new.map(index_keys).unwrap_or_default();
     for key in old_keys.difference(&new_keys) {
-        batch.remove(key.as_slice());
+        writer.remove(key.as_slice())?;
     }
     for key in new_keys.difference(&old_keys) {
-        batch.insert(key.as_slice(), &[]);
+        writer.insert(key.as_slice(), Vec::new())?;
     }
     match new {
-        Some(summary) => batch.insert(keys::archive(id), codec::encode(Kind::Archive, summary)),
-        None => batch.remove(keys::archive(id)),
+        Some(summary) => writer.insert(keys::archive(id), codec::encode(Kind::Archive, summary)),
+        None => writer.remove(keys::archive(id)),
     }
 }
 

@@ -28,12 +28,13 @@ mod keys;
 mod overlay;
 mod projector;
 mod views;
+mod write;
 
 pub use archive::{CallFilter, CallPage, CALLS_FIRST_MAX};
 pub use error::Error;
 pub use index::{TicketFilter, TicketPage, TICKETS_FIRST_MAX};
 pub use projector::{
     BatchChanges, CallActivity, Handle, Options, Progress, Projector, BATCH_EVENTS_MAX,
-    CHANGES_QUEUE_MAX, NAME,
+    CHANGES_QUEUE_MAX, NAME, REBUILD_EVENTS_MAX,
 };
-pub use views::Views;
+pub use views::{StoredSize, Views};

@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
+use domain::agent::UpsertAgent;
 use domain::directory::MappingTimeline;
 use domain::timeline::{callgear_summary, ContactCallRecord};
 use domain::{CallSummary, Changed, Event, NativeEvent, TicketId};
@@ -27,6 +28,7 @@ use crate::codec::{self, Kind};
 use crate::index::{self, TicketView};
 use crate::keys;
 use crate::views::Views;
+use crate::write::{Commit, Writer};
 use crate::Error;
 
 struct Slot<T> {
@@ -53,21 +55,32 @@ pub(crate) struct Overlay<'v> {
     archive: BTreeMap<String, CallSummary>,
 }
 
+/// Calls `f` with the record under `key`, loading it once.
+fn with<K: Ord + Clone, T, R>(
+    slots: &Slots<K, T>,
+    key: &K,
+    load: impl FnOnce() -> Result<Option<T>, Error>,
+    f: impl FnOnce(Option<&T>) -> R,
+) -> Result<R, Error> {
+    if let Some(slot) = slots.borrow().get(key) {
+        return Ok(f(slot.value.as_ref()));
+    }
+    let value = load()?;
+    let result = f(value.as_ref());
+    let slot = Slot {
+        value,
+        dirty: false,
+    };
+    slots.borrow_mut().insert(key.clone(), slot);
+    Ok(result)
+}
+
 fn read<K: Ord + Clone, T: Clone>(
     slots: &Slots<K, T>,
     key: &K,
     load: impl FnOnce() -> Result<Option<T>, Error>,
 ) -> Result<Option<T>, Error> {
-    if let Some(slot) = slots.borrow().get(key) {
-        return Ok(slot.value.clone());
-    }
-    let value = load()?;
-    let slot = Slot {
-        value: value.clone(),
-        dirty: false,
-    };
-    slots.borrow_mut().insert(key.clone(), slot);
-    Ok(value)
+    with(slots, key, load, |value| value.cloned())
 }
 
 fn write<K: Ord, T>(slots: &mut Slots<K, T>, key: K, value: Option<T>) {
@@ -75,7 +88,12 @@ fn write<K: Ord, T>(slots: &mut Slots<K, T>, key: K, value: Option<T>) {
 }
 
 /// Dirty records into the batch.
-fn stage<K, T>(batch: &mut sled::Batch, slots: Slots<K, T>, kind: Kind, key: impl Fn(&K) -> Vec<u8>)
+fn stage<K, T>(
+    writer: &mut Writer<'_>,
+    slots: Slots<K, T>,
+    kind: Kind,
+    key: impl Fn(&K) -> Vec<u8>,
+) -> Result<(), Error>
 where
     T: for<'a> rkyv::Serialize<
         rkyv::api::high::HighSerializer<
@@ -90,10 +108,11 @@ where
             continue;
         }
         match slot.value {
-            Some(value) => batch.insert(key(&k), codec::encode(kind, &value)),
-            None => batch.remove(key(&k)),
+            Some(value) => writer.insert(key(&k), codec::encode(kind, &value))?,
+            None => writer.remove(key(&k))?,
         }
     }
+    Ok(())
 }
 
 impl<'v> Overlay<'v> {
@@ -110,6 +129,28 @@ impl<'v> Overlay<'v> {
             pending_contacts: BTreeSet::new(),
             archive: BTreeMap::new(),
         }
+    }
+
+    fn with_session<R>(
+        &self,
+        id: SessionId,
+        f: impl FnOnce(Option<&SessionRecord>) -> R,
+    ) -> Result<R, Error> {
+        with(
+            &self.sessions,
+            &id,
+            || self.views.load(Kind::Session, &keys::session(id)),
+            f,
+        )
+    }
+
+    fn with_desk<R>(&self, id: &str, f: impl FnOnce(Option<&Desk>) -> R) -> Result<R, Error> {
+        with(
+            &self.desks,
+            &id.to_owned(),
+            || self.views.load(Kind::Desk, &keys::desk(id)),
+            f,
+        )
     }
 
     fn contact(&self, call_id: &str) -> Result<Option<ContactCallRecord>, Error> {
@@ -182,13 +223,22 @@ impl<'v> Overlay<'v> {
 
     /// The ticket as the overlay has it now, with the phones it is indexed under:
     /// the customer phones of the ticket's calls (each session's contact number).
+    /// (`state::find_ticket`, borrowing the desk instead of copying it.)
     fn ticket_view(&self, id: &str) -> Result<Option<TicketView>, Error> {
-        let Some(ticket) = domain::state::find_ticket(self, id)? else {
+        let Some(origin) = domain::ids::ticket_origin(id) else {
+            return Ok(None);
+        };
+        let Some(route) = self.with_session(origin, |s| s.and_then(|s| s.route.clone()))? else {
+            return Ok(None);
+        };
+        let Some(ticket) =
+            self.with_desk(&route, |d| d.and_then(|d| d.tickets.get(id).cloned()))?
+        else {
             return Ok(None);
         };
         let mut phones = BTreeSet::new();
         for &session in &ticket.calls {
-            if let Some(phone) = self.session(session)?.and_then(|r| r.phone()) {
+            if let Some(phone) = self.with_session(session, |s| s.and_then(|r| r.phone()))? {
                 phones.insert(phone);
             }
         }
@@ -204,6 +254,7 @@ impl<'v> Overlay<'v> {
         mut self,
         checkpoint: u64,
         mut tickets: BTreeSet<TicketId>,
+        commit: Commit,
     ) -> Result<CommitStats, Error> {
         self.settle_archive()?;
         // A session's phone may change without its tickets' content changing.
@@ -212,25 +263,25 @@ impl<'v> Overlay<'v> {
                 tickets.extend(record.tickets.iter().cloned());
             }
         }
-        let mut batch = sled::Batch::default();
+        let mut writer = Writer::new(self.views, commit);
         let mut stats = CommitStats::default();
         for id in &tickets {
             let old = self.views.ticket_view(id)?;
             let new = self.ticket_view(id)?;
             if old != new {
-                index::stage(&mut batch, id, old.as_ref(), new.as_ref());
+                index::stage(&mut writer, id, old.as_ref(), new.as_ref())?;
                 stats.tickets_reindexed += 1;
             }
         }
         for (id, summary) in &self.archive {
             let old = self.views.archive_view(id)?;
             if old.as_ref() != Some(summary) {
-                archive::stage(&mut batch, id, old.as_ref(), Some(summary));
+                archive::stage(&mut writer, id, old.as_ref(), Some(summary))?;
                 stats.calls_reindexed += 1;
             }
         }
         let Overlay {
-            views,
+            views: _,
             directory,
             timeline: _,
             phones,
@@ -249,18 +300,20 @@ impl<'v> Overlay<'v> {
         ]
         .iter()
         .sum();
-        stage(&mut batch, directory, Kind::Directory, |()| {
+        stage(&mut writer, directory, Kind::Directory, |()| {
             keys::directory().to_vec()
-        });
-        stage(&mut batch, phones, Kind::Phone, keys::phone);
-        stage(&mut batch, sessions, Kind::Session, |id| {
+        })?;
+        stage(&mut writer, phones, Kind::Phone, keys::phone)?;
+        stage(&mut writer, sessions, Kind::Session, |id| {
             keys::session(*id).to_vec()
-        });
-        stage(&mut batch, desks, Kind::Desk, |id| keys::desk(id));
-        stage(&mut batch, contacts, Kind::ContactCall, |id| {
+        })?;
+        stage(&mut writer, desks, Kind::Desk, |id| keys::desk(id))?;
+        stage(&mut writer, contacts, Kind::ContactCall, |id| {
             keys::contact_call(id)
-        });
-        views.commit(batch, checkpoint, directory_written)?;
+        })?;
+        stats.entries_written = writer.entries;
+        let checkpoint = (commit != Commit::Rebuild { checkpoint: false }).then_some(checkpoint);
+        writer.finish(checkpoint, directory_written)?;
         Ok(stats)
     }
 }
@@ -274,6 +327,7 @@ fn dirty_count<K, T>(slots: &Slots<K, T>) -> usize {
 pub(crate) struct CommitStats {
     pub records_written: usize,
     pub tickets_reindexed: usize,
+    pub entries_written: usize,
     pub calls_reindexed: usize,
 }
 
@@ -294,7 +348,7 @@ impl Store for Overlay<'_> {
         // Until the batch writes a directory, it is the committed one.
         let written = self.directory.borrow().get(&()).is_some_and(|s| s.dirty);
         let timeline = if written {
-            self.directory()?.timeline()
+            self.with_directory(Directory::timeline)?
         } else {
             self.views.directory_cache()?.timeline.clone()
         };
@@ -324,6 +378,39 @@ impl Store for Overlay<'_> {
         *self.timeline.get_mut() = None;
         write(&mut self.directory, (), Some(directory));
         Ok(())
+    }
+
+    fn with_directory<R>(&self, f: impl FnOnce(&Directory) -> R) -> Result<R, Error> {
+        let empty = Directory::default();
+        with(
+            &self.directory,
+            &(),
+            || self.views.load(Kind::Directory, &keys::directory()),
+            |directory| f(directory.unwrap_or(&empty)),
+        )
+    }
+
+    fn insert_upsert(&mut self, upsert: &UpsertAgent) -> Result<bool, Error> {
+        self.with_directory(|_| ())?; // loaded
+        let slot = self
+            .directory
+            .get_mut()
+            .get_mut(&())
+            .expect("the directory slot was just loaded");
+        let directory = slot.value.get_or_insert_with(Directory::default);
+        let timeline = self.timeline.get_mut();
+        // A rename (or any upsert that moves no operator) keeps the timeline.
+        if timeline
+            .as_ref()
+            .is_some_and(|timeline| directory.changes_mapping(timeline, upsert))
+        {
+            *timeline = None;
+        }
+        let inserted = directory.insert(upsert.clone());
+        if inserted {
+            slot.dirty = true;
+        }
+        Ok(inserted)
     }
 
     fn put_phone(&mut self, record: PhoneRecord) -> Result<(), Error> {

@@ -379,8 +379,15 @@ impl Fixture {
     }
 
     pub fn projector(&self, batch_events_max: usize) -> Projector {
+        self.projector_with(Options {
+            batch_events_max,
+            ..Options::default()
+        })
+    }
+
+    pub fn projector_with(&self, options: Options) -> Projector {
         Projector::new(
-            Options { batch_events_max },
+            options,
             self.views.clone(),
             self.log.clone() as Arc<dyn EventLog>,
         )
