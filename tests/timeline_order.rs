@@ -279,3 +279,29 @@ fn the_archive_pages_by_cursor_and_bounds_its_complexity() {
     assert!(ok, "{json}");
     assert_eq!(json["data"]["calls"]["nodes"].as_array().unwrap().len(), 6);
 }
+
+#[test]
+fn timeline_entries_name_queue_or_menu_and_duration() {
+    let (_tmp, data) = common::temp();
+    let stream = dir().join("timeline_welcome_message.ndjson");
+    run_ok(&data, &["import", stream.to_str().unwrap()]);
+    let (ok, json) = query_json(
+        &data,
+        r#"{ call(sessionId: "cc:in-5001") { timeline { kind seconds duration place queue menu } } }"#,
+        &Value::Null,
+    );
+    assert!(ok, "{json}");
+    // The expected archive of this scenario: Queue "Support" 25 s, Conversation
+    // from "Support" 120 s, then the welcome message as a Menu entry of 4 s.
+    assert_eq!(
+        json["data"]["call"]["timeline"],
+        serde_json::json!([
+            {"kind": "QUEUE", "seconds": 25, "duration": 25, "place": "Support",
+             "queue": "Support", "menu": null},
+            {"kind": "CONVERSATION", "seconds": 120, "duration": 120, "place": "Support",
+             "queue": "Support", "menu": null},
+            {"kind": "MENU", "seconds": 4, "duration": 4, "place": "Recorded for quality",
+             "queue": null, "menu": "Recorded for quality"},
+        ])
+    );
+}

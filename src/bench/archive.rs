@@ -131,7 +131,7 @@ fn call(rng: &mut Rng, id: &str, start: i64, agents: u64, customers: u64) -> Vec
             );
             if rng.percent(20) {
                 push(
-                    answer,
+                    answer + 4,
                     ContactBody::MessagePlayed {
                         call_id: call_id(),
                         message: "Welcome".into(),

@@ -490,6 +490,10 @@ impl TimelineEntry {
     async fn seconds(&self) -> i32 {
         seconds(self.0.seconds)
     }
+    /// Same as `seconds`: the entry's duration in whole seconds.
+    async fn duration(&self) -> i32 {
+        seconds(self.0.seconds)
+    }
     /// The agent shown with the entry (a Consult: the consulted agent).
     async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, ReadError> {
         match &self.0.agent_id {
@@ -505,6 +509,21 @@ impl TimelineEntry {
     /// CallGear: the scenario name of the Menu entry).
     async fn place(&self) -> Option<&str> {
         self.0.place.as_deref()
+    }
+    /// `place` when the entry is not a MENU entry: the queue (Queue, Queue
+    /// (callback), Deleted; a Conversation: the queue it was answered from).
+    async fn queue(&self) -> Option<&str> {
+        match self.0.kind {
+            domain::TimelineKind::Menu => None,
+            _ => self.0.place.as_deref(),
+        }
+    }
+    /// `place` when the entry is a MENU entry: the voice menu, message or scenario name.
+    async fn menu(&self) -> Option<&str> {
+        match self.0.kind {
+            domain::TimelineKind::Menu => self.0.place.as_deref(),
+            _ => None,
+        }
     }
     /// e.g. "1 unanswered call finished", "answering machine", "callback
     /// deleted", "outbound call cancelled", "transfer", "welcome message".

@@ -634,10 +634,13 @@ impl Fold {
                     MessagePurpose::SilentCall => Some("silent call message"),
                     MessagePurpose::Other => None,
                 };
+                // Reported once played: it began `seconds` earlier (not before the call).
+                let began = Timestamp(at.0.saturating_sub(i64::from(*seconds) * 1_000_000))
+                    .max(self.started_at.unwrap_or(at));
                 self.closed(
                     TimelineKind::Menu,
+                    began,
                     at,
-                    plus_seconds(at, *seconds),
                     None,
                     Some(message.clone()),
                     label,
