@@ -108,6 +108,7 @@ impl Read {
                                         at: c.at,
                                     })
                                     .collect(),
+                                dashboard: batch.dashboard,
                             }));
                         }
                         Err(RecvError::Lagged(missed)) => {
@@ -230,6 +231,49 @@ impl ReadModel for Read {
 
     fn validate(&self, action: &NativeEvent) -> Result<Verdict, ReadError> {
         self.handle.views().validate(action).map_err(read_error)
+    }
+
+    fn ticket_statistics(
+        &self,
+        period: &domain::stats::Period,
+        by_agent: bool,
+        hours: bool,
+    ) -> Result<domain::stats::Breakdown, ReadError> {
+        self.handle
+            .views()
+            .ticket_statistics(period, by_agent, hours)
+            .map_err(read_error)
+    }
+
+    fn call_statistics(
+        &self,
+        period: &domain::stats::Period,
+        by_dim: bool,
+        hours: bool,
+    ) -> Result<domain::stats::Breakdown, ReadError> {
+        self.handle
+            .views()
+            .call_statistics(period, by_dim, hours)
+            .map_err(read_error)
+    }
+
+    fn call_records(
+        &self,
+        from: domain::Timestamp,
+        to: domain::Timestamp,
+        first: usize,
+        after: Option<&str>,
+    ) -> Result<domain::stats::CallRecordPage, ReadError> {
+        match self.handle.views().call_records(from, to, first, after) {
+            Err(projections::Error::BadCursor(cursor)) => Err(ReadError::bad_input(format!(
+                "`after` is not a cursor this API gave out: {cursor}"
+            ))),
+            other => other.map_err(read_error),
+        }
+    }
+
+    fn dashboard(&self) -> Result<domain::stats::Dashboard, ReadError> {
+        self.handle.views().dashboard().map_err(read_error)
     }
 
     fn name(&self) -> &'static str {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 mod archive;
 mod calls;
 mod models;
+mod stats;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Which {
@@ -60,6 +61,23 @@ pub enum Which {
         /// Events per rebuild span (`projections::Options::rebuild_events_max`).
         #[arg(long, default_value_t = projections::REBUILD_EVENTS_MAX)]
         span: usize,
+    },
+    /// One-month statistics queries over a generated store of millions of calls.
+    Stats {
+        #[arg(long, default_value_t = 10_000_000)]
+        calls: u64,
+        #[arg(long, default_value_t = 500)]
+        agents: u64,
+        #[arg(long, default_value_t = 20)]
+        queues: u64,
+        /// Days the calls spread over, from 2024-01-01.
+        #[arg(long, default_value_t = 366)]
+        days: u64,
+        /// Timed queries per row.
+        #[arg(long, default_value_t = 200)]
+        queries: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// GraphQL latency of ticket lookups against the same lookups on the views.
     Graphql {
@@ -112,6 +130,23 @@ pub fn run(which: Which) -> Result<ExitCode> {
             data_dir,
             span,
         } => models::rebuild(deliveries, agents, seed, data_dir, span),
+        Which::Stats {
+            calls,
+            agents,
+            queues,
+            days,
+            queries,
+            seed,
+        } => stats::run(
+            stats::Shape {
+                calls,
+                agents,
+                queues,
+                days,
+                seed,
+            },
+            queries.max(1),
+        ),
         Which::Graphql {
             tickets,
             agents,

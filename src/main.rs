@@ -7,6 +7,7 @@ mod export;
 mod import;
 mod quarantine;
 mod query;
+mod report;
 mod serve;
 mod stream;
 mod telemetry;
@@ -87,6 +88,13 @@ enum Command {
         #[command(subcommand)]
         action: Option<quarantine::Action>,
     },
+    /// Reports from the statistics (CSV on stdout; see docs/statistics.md).
+    Report {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(subcommand)]
+        which: report::Report,
+    },
     /// Benchmarks (see docs/benchmarks.md).
     Bench {
         #[command(subcommand)]
@@ -103,6 +111,7 @@ fn main() -> ExitCode {
         Command::Export { data } => export::run(&data.data_dir),
         Command::Quarantine { data, action } => quarantine::run(&data.data_dir, action),
         Command::Bench { which } => bench::run(which),
+        Command::Report { data, which } => report::run(&data.data_dir, which),
         Command::Query {
             data,
             agent,

@@ -12,6 +12,7 @@ pub mod http;
 mod mutation;
 mod query;
 mod read;
+pub mod stats;
 pub mod subscription;
 mod types;
 
@@ -24,8 +25,15 @@ use domain::Timestamp;
 use eventlog::EventLog;
 use std::sync::Arc;
 
-pub type CallfoldSchema =
-    Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
+pub type CallfoldSchema = Schema<Query, mutation::MutationRoot, subscription::SubscriptionRoot>;
+
+/// Every query: the helpdesk's and the statistics'.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(
+    query::QueryRoot,
+    stats::StatsQuery,
+    stats::LiveDashboardQuery,
+);
 
 /// Page sizes are bounded.
 pub const PAGE_SIZE_MAX: usize = 500;
@@ -105,7 +113,7 @@ pub struct Actor {
 
 pub fn schema(api: Api) -> CallfoldSchema {
     Schema::build(
-        query::QueryRoot,
+        Query::default(),
         mutation::MutationRoot,
         subscription::SubscriptionRoot,
     )
@@ -118,7 +126,7 @@ pub fn schema(api: Api) -> CallfoldSchema {
 /// The SDL of the schema, as `schema.graphql` holds it.
 pub fn sdl() -> String {
     Schema::build(
-        query::QueryRoot,
+        Query::default(),
         mutation::MutationRoot,
         subscription::SubscriptionRoot,
     )

@@ -5,6 +5,7 @@ use crate::{Api, ReadError, TicketFilter as Filter, PAGE_SIZE_MAX};
 use async_graphql::{Context, Error, InputObject, Object, SimpleObject, ID};
 use domain::timeline::ArchiveId;
 
+#[derive(Default)]
 pub struct QueryRoot;
 
 /// Every set field must match.

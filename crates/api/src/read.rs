@@ -79,6 +79,8 @@ pub struct LiveChanges {
     pub checkpoint: u64,
     pub tickets: std::collections::BTreeSet<TicketId>,
     pub calls: Vec<CallActivity>,
+    /// The live dashboard changed.
+    pub dashboard: bool,
 }
 
 /// A call notification applied to the read models.
@@ -121,6 +123,31 @@ pub trait ReadModel: Send + Sync + 'static {
     fn agent(&self, id: &str) -> Result<Option<Agent>, ReadError>;
     /// May this action be recorded now? (`domain::command::validate`.)
     fn validate(&self, action: &NativeEvent) -> Result<Verdict, ReadError>;
+    /// Ticket statistics (CALLS channel) of a period; by assignee when
+    /// `by_agent`, per local hour when `hours`.
+    fn ticket_statistics(
+        &self,
+        period: &domain::stats::Period,
+        by_agent: bool,
+        hours: bool,
+    ) -> Result<domain::stats::Breakdown, ReadError>;
+    /// Call KPIs of a period; by agent and queue when `by_dim`, per local hour when `hours`.
+    fn call_statistics(
+        &self,
+        period: &domain::stats::Period,
+        by_dim: bool,
+        hours: bool,
+    ) -> Result<domain::stats::Breakdown, ReadError>;
+    /// Call records that started in `[from, to)`, in start order (CDR).
+    fn call_records(
+        &self,
+        from: domain::Timestamp,
+        to: domain::Timestamp,
+        first: usize,
+        after: Option<&str>,
+    ) -> Result<domain::stats::CallRecordPage, ReadError>;
+    /// The live dashboard now.
+    fn dashboard(&self) -> Result<domain::stats::Dashboard, ReadError>;
     /// The projection's name (for `status` and metrics).
     fn name(&self) -> &'static str;
     /// The next log position the read model will apply.

@@ -284,6 +284,30 @@ impl SubscriptionRoot {
         }))
     }
 
+    /// The live dashboard: now, then again after every committed batch that
+    /// changed it. Supervisors and administrators.
+    async fn live_dashboard(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = crate::stats::LiveDashboard>, Error> {
+        crate::stats::require_supervisor(ctx)?;
+        let api = ctx.data::<Api>()?.clone();
+        let receiver = api.read.changes();
+        let first = api.read.dashboard().map_err(|e| Error::new(e.message))?;
+        let updates = follow(receiver, move |batch| {
+            if !batch.dashboard {
+                return Vec::new();
+            }
+            api.read
+                .dashboard()
+                .ok()
+                .map(crate::stats::LiveDashboard)
+                .into_iter()
+                .collect()
+        });
+        Ok(futures::stream::once(async move { crate::stats::LiveDashboard(first) }).chain(updates))
+    }
+
     /// Tickets as they change: one ticket (`ticketId`), an agent's tickets
     /// (`assigneeId`), or all.
     async fn ticket_updates(

@@ -88,6 +88,9 @@ record! {
         pub closed_at: Option<Timestamp>,
         /// Every return to OPEN from PENDING or CLOSED (R9, R16).
         pub reopened_at: Vec<Timestamp>,
+        /// Every transition to CLOSED, in fold order (statistics: closed tickets,
+        /// close time; `closed_at` keeps only the current one).
+        pub closings: Vec<Timestamp>,
         /// Times agents edited the ticket (status, assignee, subject, notes, replies).
         pub activity_at: Vec<Timestamp>,
         /// Sessions of the calls in this ticket, in the order they joined.
@@ -396,6 +399,7 @@ impl<'a> Fold<'a> {
             updated_at: at,
             closed_at: None,
             reopened_at: Vec::new(),
+            closings: Vec::new(),
             activity_at: Vec::new(),
             calls: Vec::new(),
             messages: Vec::new(),
@@ -692,6 +696,9 @@ impl Ticket {
         }
         if status == TicketStatus::Open {
             self.reopened_at.push(at);
+        }
+        if status == TicketStatus::Closed {
+            self.closings.push(at);
         }
         self.closed_at = (status == TicketStatus::Closed).then_some(at);
         self.status = status;

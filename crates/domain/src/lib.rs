@@ -54,6 +54,7 @@ pub mod ids;
 pub mod phone;
 pub mod session;
 pub mod state;
+pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;

@@ -12,7 +12,7 @@ use rkyv::util::AlignedVec;
 
 /// Bumped whenever the archived layout of a view record changes; a store with
 /// another version is rebuilt from the log (`callfold rebuild`).
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 const MAGIC: [u8; 2] = *b"CV";
 const HEADER_LEN: usize = 4;
@@ -27,6 +27,14 @@ pub(crate) enum Kind {
     Ticket,
     ContactCall,
     Archive,
+    /// A statistics call record (`stats`).
+    CallRecord,
+    /// Live dashboard state (`stats::live`).
+    LiveCall,
+    LiveAgent,
+    Dashboard,
+    /// A native-feed call's events (statistics' copy).
+    StatsContactCall,
 }
 
 impl Kind {
@@ -39,6 +47,11 @@ impl Kind {
             Kind::Ticket => keys::TICKET,
             Kind::ContactCall => keys::CONTACT_CALL,
             Kind::Archive => keys::ARCHIVE,
+            Kind::CallRecord => b'R',
+            Kind::LiveCall => b'L',
+            Kind::LiveAgent => b'G',
+            Kind::Dashboard => b'B',
+            Kind::StatsContactCall => b'n',
         }
     }
 }

@@ -16,6 +16,7 @@
 //! | `a` + call sort key | empty: every call, newest start first |
 //! | `x` + field + value + call sort key | empty: calls by phone, agent, direction, outcome |
 //! | `@layout` | the layout version of this tree (u32 BE) |
+//! | `s` + ... | the statistics read model (`stats::keys`) |
 //!
 //! The sort key is `!(updated_at as order-preserving u64)` (8 bytes, so newer
 //! sorts first) followed by the ticket id (ties: id ascending). An index value is
@@ -180,6 +181,7 @@ pub(crate) fn describe(key: &[u8]) -> String {
         Some((&TICKET, rest)) => format!("ticket {}", text(rest)),
         Some((&CONTACT_CALL, rest)) => format!("contact-centre call {}", text(rest)),
         Some((&ARCHIVE, rest)) => format!("archived call {}", text(rest)),
+        Some((&crate::stats::keys::PREFIX, _)) => crate::stats::keys::describe(key),
         _ => format!("key {}", text(key)),
     }
 }

@@ -27,6 +27,7 @@ mod index;
 mod keys;
 mod overlay;
 mod projector;
+pub mod stats;
 mod views;
 mod write;
 

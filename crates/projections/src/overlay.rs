@@ -255,6 +255,7 @@ impl<'v> Overlay<'v> {
         checkpoint: u64,
         mut tickets: BTreeSet<TicketId>,
         commit: Commit,
+        mut statistics: crate::stats::StatsBatch<'_>,
     ) -> Result<CommitStats, Error> {
         self.settle_archive()?;
         // A session's phone may change without its tickets' content changing.
@@ -271,6 +272,10 @@ impl<'v> Overlay<'v> {
             if old != new {
                 index::stage(&mut writer, id, old.as_ref(), new.as_ref())?;
                 stats.tickets_reindexed += 1;
+                statistics.ticket_changed(
+                    old.as_ref().map(|v| &v.ticket),
+                    new.as_ref().map(|v| &v.ticket),
+                );
             }
         }
         for (id, summary) in &self.archive {
@@ -280,6 +285,7 @@ impl<'v> Overlay<'v> {
                 stats.calls_reindexed += 1;
             }
         }
+        statistics.stage(&mut writer)?;
         let Overlay {
             views: _,
             directory,

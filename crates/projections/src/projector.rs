@@ -71,6 +71,8 @@ pub struct BatchChanges {
     pub tickets: BTreeSet<domain::TicketId>,
     /// Call notifications in the batch, in log order.
     pub calls: Vec<CallActivity>,
+    /// The live dashboard (`Views::dashboard`) changed.
+    pub dashboard: bool,
 }
 
 /// A call notification that agent UIs hear about live.
@@ -141,6 +143,7 @@ impl Shared {
         let mut overlay = Overlay::new(&self.views);
         // Each desk the span touches is re-derived once, after its last event.
         let mut pending = domain::state::Pending::default();
+        let mut statistics = crate::stats::StatsBatch::new(&self.views);
         let mut tickets = BTreeSet::new();
         let listening = self.changes.receiver_count() > 0;
         let mut calls = Vec::new();
@@ -166,6 +169,7 @@ impl Shared {
                     &mut pending,
                 )?;
                 overlay.after_event(&envelope.event, &changed)?;
+                crate::stats::observe(&mut statistics, &overlay, &envelope.event, &changed)?;
                 tickets.extend(changed.tickets);
                 if let (true, domain::Event::CallGear(n)) = (listening, &envelope.event) {
                     calls.push(CallActivity {
@@ -184,7 +188,8 @@ impl Shared {
         }
         tickets.extend(domain::state::settle(&mut overlay, &mut pending)?.tickets);
         let published = listening.then(|| tickets.clone());
-        let stats = overlay.commit(next, tickets, commit)?;
+        let dashboard = statistics.dashboard_changed;
+        let stats = overlay.commit(next, tickets, commit, statistics)?;
         tracing::debug!(
             events = next - from,
             records = stats.records_written,
@@ -203,6 +208,7 @@ impl Shared {
                 checkpoint: next,
                 tickets,
                 calls,
+                dashboard,
             }));
         }
         Ok((next - from) as usize)

@@ -315,8 +315,23 @@ impl Fixture {
     }
 
     fn open_in(dir: &tempfile::TempDir) -> (Arc<SledLog>, Views) {
-        let log = SledLog::open(eventlog::Options::new(dir.path().join("log"))).unwrap();
-        let views = Views::open(dir.path().join("views")).unwrap();
+        // sled's own flusher thread may still hold the file lock of a store
+        // just closed; opening again waits for it (briefly) instead of failing.
+        fn retry<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
+            let mut tries = 0;
+            loop {
+                match open() {
+                    Ok(value) => return value,
+                    Err(e) if tries >= 50 => panic!("cannot reopen: {e:?}"),
+                    Err(_) => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                }
+            }
+        }
+        let log = retry(|| SledLog::open(eventlog::Options::new(dir.path().join("log"))));
+        let views = retry(|| Views::open(dir.path().join("views")));
         (Arc::new(log), views)
     }
 

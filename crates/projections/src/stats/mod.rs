@@ -1,0 +1,125 @@
+//! The statistics read model (SPEC §5, `docs/statistics.md`), kept in the
+//! helpdesk tree under `s` and committed in the same atomic batch as the
+//! records it derives from:
+//!
+//! * ticket figures from the ticket views the batch re-indexes (old view out,
+//!   new view in);
+//! * call KPIs from one [`domain::stats::CallRecord`] per call, re-derived
+//!   whenever an event changes the call;
+//! * the live dashboard from contact-centre events ([`live`]).
+//!
+//! Sums are kept per aligned time block (quarter hour … 4 weeks) and dimension
+//! (all, agent, queue); a query adds up the few blocks its period is made of.
+
+pub(crate) mod batch;
+pub(crate) mod encode;
+pub(crate) mod keys;
+mod live;
+mod query;
+
+pub(crate) use batch::StatsBatch;
+pub use query::CALL_RECORDS_FIRST_MAX;
+
+use domain::{Changed, Event, Store};
+
+use crate::overlay::Overlay;
+use crate::Error;
+
+/// Follows one applied event: re-derives what it changed.
+pub(crate) fn observe(
+    stats: &mut StatsBatch<'_>,
+    overlay: &Overlay<'_>,
+    event: &Event,
+    changed: &Changed,
+) -> Result<(), Error> {
+    match event {
+        Event::CallGear(notification) => {
+            let id = notification.call_session_id();
+            if !changed.sessions.contains(&id) {
+                return Ok(());
+            }
+            let Some(record) = overlay.session(id)? else {
+                return Ok(());
+            };
+            let call = record.call(&overlay.timeline()?);
+            if let Some(record) = domain::stats::calls::from_callgear(&call) {
+                stats.set_call(record)?;
+            }
+        }
+        Event::Contact(contact) => {
+            live::observe(stats, contact)?;
+            if let Some(call_id) = contact.call_id() {
+                if let Some(archive) = stats.add_contact_event(call_id, contact)? {
+                    let record = domain::stats::calls::from_contact(call_id, &archive);
+                    stats.set_call(record)?;
+                }
+            }
+        }
+        Event::Native(_) => {}
+    }
+    Ok(())
+}
+
+/// Writes statistics straight into the views, without the log: for the
+/// statistics benchmark (a store of millions of calls generated in minutes)
+/// and nothing else. The same code paths as the projector's batches, but the
+/// checkpoint is left where it is, so a view filled this way does not match
+/// its log.
+pub struct BulkLoader<'v> {
+    views: &'v crate::Views,
+    batch: Option<StatsBatch<'v>>,
+    pending: usize,
+}
+
+impl std::fmt::Debug for BulkLoader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkLoader")
+            .field("pending", &self.pending)
+            .finish()
+    }
+}
+
+impl<'v> BulkLoader<'v> {
+    /// Items (tickets, calls) written per sled batch.
+    pub const BATCH_ITEMS: usize = 4096;
+
+    pub fn new(views: &'v crate::Views) -> BulkLoader<'v> {
+        BulkLoader {
+            views,
+            batch: None,
+            pending: 0,
+        }
+    }
+
+    fn batch(&mut self) -> Result<&mut StatsBatch<'v>, Error> {
+        if self.pending >= Self::BATCH_ITEMS {
+            self.flush()?;
+        }
+        self.pending += 1;
+        Ok(self
+            .batch
+            .get_or_insert_with(|| StatsBatch::new(self.views)))
+    }
+
+    /// A ticket, as if it had just appeared.
+    pub fn ticket(&mut self, ticket: &domain::Ticket) -> Result<(), Error> {
+        self.batch()?.ticket_changed(None, Some(ticket));
+        Ok(())
+    }
+
+    /// A call's record (its callback is derived, as in the projector).
+    pub fn call(&mut self, record: domain::stats::CallRecord) -> Result<(), Error> {
+        self.batch()?.set_call(record)
+    }
+
+    /// Commits what is pending.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if let Some(statistics) = self.batch.take() {
+            let mut writer = crate::write::Writer::new(self.views, crate::write::Commit::Atomic);
+            statistics.stage(&mut writer)?;
+            writer.finish(Some(self.views.checkpoint()), false)?;
+        }
+        self.pending = 0;
+        Ok(())
+    }
+}

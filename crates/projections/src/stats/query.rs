@@ -1,0 +1,172 @@
+//! Reading the statistics: a period is cut into aligned blocks, and each
+//! block's bucket gives its part of every figure (`docs/statistics.md`).
+
+use std::collections::BTreeMap;
+
+use domain::stats::period::{self, quarter_of};
+use domain::stats::{Agg, Breakdown, CallRecordPage, Dim, Period};
+use domain::Timestamp;
+
+use crate::codec::{self, Kind};
+use crate::stats::encode::{self, Bucket};
+use crate::stats::keys::{self, Family};
+use crate::views::Views;
+use crate::Error;
+
+/// The most call records one page holds.
+pub const CALL_RECORDS_FIRST_MAX: usize = 1_000;
+
+/// What a block adds to a period that starts at quarter `from`: its
+/// first-in-block sums minus the pairs whose predecessor is at or after `from`.
+fn block_part(bucket: &Bucket, from: i64) -> Agg {
+    let mut sum = bucket.first.clone();
+    let later = bucket.cross.partition_point(|(quarter, _)| *quarter < from);
+    for (_, agg) in &bucket.cross[later..] {
+        sum.merge(agg, -1);
+    }
+    sum
+}
+
+/// Sums of quarters `[from, to)`: all tickets / calls, and (`dims`) every
+/// agent and queue, by dimension key.
+fn sums(
+    tree: &sled::Tree,
+    family: Family,
+    from: i64,
+    to: i64,
+    dims: bool,
+) -> Result<(Agg, BTreeMap<Vec<u8>, Agg>), Error> {
+    let mut all = Agg::new();
+    let mut by_dim: BTreeMap<Vec<u8>, Agg> = BTreeMap::new();
+    for block in period::decompose(from, to) {
+        let key = keys::bucket(family, block, false);
+        if let Some(value) = tree.get(&key)? {
+            all.merge(&block_part(&Bucket::decode(&key, &value)?, from), 1);
+        }
+        if dims {
+            let key = keys::bucket(family, block, true);
+            if let Some(value) = tree.get(&key)? {
+                for (dim, bucket) in encode::decode_dims(&key, &value)? {
+                    by_dim
+                        .entry(dim)
+                        .or_default()
+                        .merge(&block_part(&bucket, from), 1);
+                }
+            }
+        }
+    }
+    by_dim.retain(|_, agg| !agg.is_empty());
+    Ok((all, by_dim))
+}
+
+fn breakdown(
+    views: &Views,
+    family: Family,
+    period: &Period,
+    by_dim: bool,
+    hours: bool,
+) -> Result<Breakdown, Error> {
+    let _read = views.read_gate();
+    let tree = &views.tree();
+    let (from, to) = period.quarters();
+    let mut out = Breakdown::default();
+    let (overall, by_dim) = sums(tree, family, from, to, by_dim)?;
+    out.overall = overall;
+    {
+        for (dim, agg) in by_dim {
+            match keys::parse_dim(&dim) {
+                Some(Dim::Agent(id)) => out.agents.push((id, agg)),
+                Some(Dim::Queue(name)) => out.queues.push((name, agg)),
+                Some(Dim::All) | None => {
+                    return Err(Error::Corrupt {
+                        key: keys::describe(&dim),
+                        reason: "unknown statistics dimension".into(),
+                    })
+                }
+            }
+        }
+    }
+    if hours {
+        for row in period.local_hours() {
+            let (agg, _) = sums(
+                tree,
+                family,
+                quarter_of(row.from),
+                quarter_of(row.to),
+                false,
+            )?;
+            out.hours.push((row, agg));
+        }
+    }
+    Ok(out)
+}
+
+impl Views {
+    /// Ticket figures (CALLS channel) of `period`: overall, by assignee when
+    /// `by_agent`, per local hour when `hours`.
+    pub fn ticket_statistics(
+        &self,
+        period: &Period,
+        by_agent: bool,
+        hours: bool,
+    ) -> Result<Breakdown, Error> {
+        breakdown(self, Family::Tickets, period, by_agent, hours)
+    }
+
+    /// Call KPIs of `period`: overall, by agent and queue when `by_dim`, per
+    /// local hour when `hours`.
+    pub fn call_statistics(
+        &self,
+        period: &Period,
+        by_dim: bool,
+        hours: bool,
+    ) -> Result<Breakdown, Error> {
+        breakdown(self, Family::Calls, period, by_dim, hours)
+    }
+
+    /// Call records that started in `[from, to)`, in start order, `first` at
+    /// most ([`CALL_RECORDS_FIRST_MAX`]), after the cursor `after`.
+    pub fn call_records(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        first: usize,
+        after: Option<&str>,
+    ) -> Result<CallRecordPage, Error> {
+        let first = first.min(CALL_RECORDS_FIRST_MAX);
+        let _read = self.read_gate();
+        let mut start = keys::call_time(from);
+        if let Some(cursor) = after {
+            let bad = || Error::BadCursor(cursor.to_owned());
+            let bytes = cursor
+                .strip_prefix("c1.")
+                .and_then(|hex_text| hex::decode(hex_text).ok())
+                .ok_or_else(bad)?;
+            let mut key = vec![keys::PREFIX, keys::CALL];
+            key.extend_from_slice(&bytes);
+            key.push(0); // strictly after
+            start = start.max(key);
+        }
+        let end = keys::call_time(to);
+        let mut page = CallRecordPage::default();
+        let mut last_key = None;
+        for entry in self.tree().range(start..end) {
+            let (key, value) = entry?;
+            if page.records.len() == first {
+                page.has_next_page = true;
+                break;
+            }
+            page.records
+                .push(codec::decode(Kind::CallRecord, &key, &value)?);
+            last_key = Some(key);
+        }
+        page.end_cursor = last_key.map(|key| format!("c1.{}", hex::encode(&key[2..])));
+        Ok(page)
+    }
+
+    /// One call's record, by key (`cg-<session>`, `cc-<call id>`).
+    pub fn call_record(&self, call_key: &str) -> Result<Option<domain::stats::CallRecord>, Error> {
+        let _read = self.read_gate();
+        crate::stats::StatsBatch::new(self).load_call(call_key)
+    }
+}
