@@ -189,6 +189,38 @@ impl ReadModel for Read {
             .map_err(read_error)
     }
 
+    fn archived_call(&self, id: &str) -> Result<Option<domain::CallArchive>, ReadError> {
+        self.handle.views().archived_call(id).map_err(read_error)
+    }
+
+    fn calls(
+        &self,
+        filter: &api::CallFilter,
+        first: usize,
+        after: Option<&str>,
+    ) -> Result<api::CallPage, ReadError> {
+        let filter = projections::CallFilter {
+            phone: filter.phone.clone(),
+            agent_id: filter.agent_id.clone(),
+            from: filter.from,
+            to: filter.to,
+            direction: filter.direction.clone(),
+            outcome: filter.outcome.clone(),
+        };
+        match self.handle.views().calls(&filter, first, after) {
+            Ok(page) => Ok(api::CallPage {
+                nodes: page.nodes,
+                total_count: page.total_count,
+                has_next_page: page.has_next_page,
+                end_cursor: page.end_cursor,
+            }),
+            Err(projections::Error::BadCursor(cursor)) => Err(ReadError::bad_input(format!(
+                "`after` is not a cursor this API gave out: {cursor}"
+            ))),
+            Err(e) => Err(read_error(e)),
+        }
+    }
+
     fn agent(&self, id: &str) -> Result<Option<Agent>, ReadError> {
         self.handle.views().agent(id).map_err(read_error)
     }

@@ -12,6 +12,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod archive;
 mod calls;
 mod models;
 mod stats;
@@ -26,6 +27,11 @@ pub enum Which {
         /// Concurrent keep-alive connections (and concurrent raw appenders).
         #[arg(long, default_value_t = 64)]
         connections: u64,
+        /// Also post `deliveries` contact-centre events to `/webhooks/events` in
+        /// NDJSON batches of this many (at most 1000), against raw appends of the
+        /// same events in requests of the same size; 0 skips it.
+        #[arg(long, default_value_t = 0)]
+        events_batch: u64,
     },
     /// `import` of a recorded stream against raw chunked appends.
     Import {
@@ -48,6 +54,13 @@ pub enum Which {
         agents: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Keep the generated log (and views) in DIR instead of a scratch
+        /// directory; a later run with the same shape reuses the log.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Events per rebuild span (`projections::Options::rebuild_events_max`).
+        #[arg(long, default_value_t = projections::REBUILD_EVENTS_MAX)]
+        span: usize,
     },
     /// One-month statistics queries over a generated store of millions of calls.
     Stats {
@@ -78,6 +91,26 @@ pub enum Which {
         queries: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Keep the generated log and views in DIR; a later run with the same
+        /// shape reuses both (the views are only brought up to date).
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+    },
+    /// The call archive: a contact-centre stream folded and projected, `calls` pages.
+    Archive {
+        /// Contact-centre calls in the generated stream (≈ 9 events each).
+        #[arg(long, default_value_t = 50_000)]
+        calls: u64,
+        #[arg(long, default_value_t = 200)]
+        agents: u64,
+        /// Distinct customer phone numbers.
+        #[arg(long, default_value_t = 20_000)]
+        customers: u64,
+        /// Timed `calls` pages per path.
+        #[arg(long, default_value_t = 1_000)]
+        queries: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -86,14 +119,17 @@ pub fn run(which: Which) -> Result<ExitCode> {
         Which::Ingest {
             deliveries,
             connections,
-        } => ingest(deliveries, connections.max(1)),
+            events_batch,
+        } => ingest(deliveries, connections.max(1), events_batch),
         Which::Import { lines } => import(lines),
         Which::Subscribe { calls } => subscribe(calls.max(1)),
         Which::Rebuild {
             deliveries,
             agents,
             seed,
-        } => models::rebuild(deliveries, agents, seed),
+            data_dir,
+            span,
+        } => models::rebuild(deliveries, agents, seed, data_dir, span),
         Which::Stats {
             calls,
             agents,
@@ -116,7 +152,15 @@ pub fn run(which: Which) -> Result<ExitCode> {
             agents,
             queries,
             seed,
-        } => models::graphql(tickets, agents, queries, seed),
+            data_dir,
+        } => models::graphql(tickets, agents, queries, seed, data_dir),
+        Which::Archive {
+            calls,
+            agents,
+            customers,
+            queries,
+            seed,
+        } => archive::archive(calls, agents.max(1), customers.max(1), queries, seed),
     }
 }
 
@@ -207,7 +251,13 @@ fn prepared_events(ingestor: &Ingestor, from: u64, count: u64) -> Result<Vec<New
         .collect()
 }
 
-fn ingest(deliveries: u64, connections: u64) -> Result<ExitCode> {
+fn ingest(deliveries: u64, connections: u64, events_batch: u64) -> Result<ExitCode> {
+    if events_batch > ingest::feed::BATCH_EVENTS_MAX as u64 {
+        bail!(
+            "--events-batch {events_batch}: the endpoint takes at most {} events per request",
+            ingest::feed::BATCH_EVENTS_MAX
+        );
+    }
     let scratch = tempfile_dir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -232,10 +282,36 @@ fn ingest(deliveries: u64, connections: u64) -> Result<ExitCode> {
     eprintln!(
         "http: {deliveries} deliveries over {connections} keep-alive connections to {address}"
     );
-    let http = runtime.block_on(http_posts(address, deliveries, connections));
+    let http = runtime.block_on(http_posts(address.clone(), deliveries, connections));
+    let events = if events_batch == 0 || http.is_err() {
+        None
+    } else {
+        eprintln!(
+            "http events: {deliveries} contact-centre events in NDJSON batches of \
+             {events_batch} over {connections} connections"
+        );
+        Some(runtime.block_on(http_event_batches(
+            address,
+            deliveries,
+            events_batch,
+            connections,
+        )))
+    };
     let _ = child.kill();
     let _ = child.wait();
     let mut http = http?;
+    let events = events.transpose()?;
+
+    // The events' baseline: the same envelopes appended in requests of the same size.
+    let events_raw = match events {
+        None => None,
+        Some(_) => {
+            let log = Arc::new(SledLog::open(Options::new(scratch.join("raw-events")))?);
+            let batches = contact_batches(deliveries, events_batch)?;
+            eprintln!("raw events baseline: {deliveries} appends in batches of {events_batch}");
+            Some(runtime.block_on(raw_batch_appends(log, batches, connections))?)
+        }
+    };
     let _ = std::fs::remove_dir_all(&scratch);
 
     let ratio = http.per_second() / raw.per_second();
@@ -249,7 +325,170 @@ fn ingest(deliveries: u64, connections: u64) -> Result<ExitCode> {
         print_latency_row(name, &per_second, stats);
     }
     println!("\nHTTP / raw throughput: {ratio:.2}");
+    if let (Some(mut events), Some(mut events_raw)) = (events, events_raw) {
+        println!(
+            "\n| phase (batches of {events_batch}; latency per request) | events | per second \
+             | p50 ms | p99 ms | max ms |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (name, stats) in [
+            (
+                "raw sled appends, one request per batch (baseline)",
+                &mut events_raw,
+            ),
+            ("HTTP events endpoint, NDJSON", &mut events),
+        ] {
+            let per_second = format!("{:.0}", stats.per_second());
+            print_latency_row(name, &per_second, stats);
+        }
+        println!(
+            "\nHTTP events / raw batches: {:.2}; HTTP events / raw single appends: {:.2}",
+            events.per_second() / events_raw.per_second(),
+            events.per_second() / raw.per_second()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A contact-centre event, unique per `i`: eight events per call, as one call
+/// goes (start, menu, queue, offer, answer, leave the queue, hang up, end).
+pub fn contact_line(i: u64) -> String {
+    let call = format!("c-{}", 1_000_000 + i / 8);
+    let at = Timestamp(1_712_307_600_000_000 + i as i64 * 1_000).to_rfc3339();
+    let agent = format!("agent-{}", (i / 8) % 50);
+    let head = |kind: &str| format!(r#"{{"v":1,"type":"{kind}","at":"{at}","call_id":"{call}""#);
+    match i % 8 {
+        0 => format!(
+            r#"{},"kind":"inbound","phone":"+7916{:07}","line":"+74993720692"}}"#,
+            head("call_started"),
+            i % 10_000_000
+        ),
+        1 => format!(r#"{},"menu":"Main menu"}}"#, head("menu_entered")),
+        2 => format!(r#"{},"queue":"Support"}}"#, head("queue_entered")),
+        3 => format!(r#"{},"agent_id":"{agent}"}}"#, head("agent_offered")),
+        4 => format!(r#"{},"agent_id":"{agent}"}}"#, head("agent_answered")),
+        5 => format!(
+            r#"{},"queue":"Support","reason":"answered"}}"#,
+            head("queue_left")
+        ),
+        6 => format!(r#"{},"agent_id":"{agent}"}}"#, head("agent_hung_up")),
+        _ => format!("{}}}", head("call_ended")),
+    }
+}
+
+/// The contact-centre events `0..count` as prepared log entries, in batches.
+fn contact_batches(count: u64, batch: u64) -> Result<Vec<Vec<NewEvent>>> {
+    let mut batches = Vec::new();
+    let mut current = Vec::with_capacity(batch as usize);
+    for i in 0..count {
+        let raw = contact_line(i).into_bytes();
+        match ingest::prepare_contact(raw, Timestamp(1_712_307_600_000_000 + i as i64)) {
+            Prepared::Event(event) => current.push(event),
+            Prepared::Quarantine { item, .. } => {
+                bail!("benchmark event {i} did not read: {}", item.reason)
+            }
+        }
+        if current.len() as u64 == batch {
+            batches.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    Ok(batches)
+}
+
+async fn raw_batch_appends(
+    log: Arc<SledLog>,
+    batches: Vec<Vec<NewEvent>>,
+    workers: u64,
+) -> Result<Stats> {
+    let count = batches.iter().map(|b| b.len() as u64).sum();
+    let mut shares: Vec<Vec<Vec<NewEvent>>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, batch) in batches.into_iter().enumerate() {
+        shares[i % workers as usize].push(batch);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for share in shares {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(share.len());
+            for batch in share {
+                let t = Instant::now();
+                log.append(batch, None).await?;
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            Ok::<_, eventlog::Error>(latencies)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    for task in tasks {
+        latencies_us.extend(task.await??);
+    }
+    Ok(Stats {
+        count,
+        elapsed: started.elapsed(),
+        latencies_us,
+    })
+}
+
+async fn http_event_batches(
+    address: String,
+    count: u64,
+    batch: u64,
+    connections: u64,
+) -> Result<Stats> {
+    let url = format!("http://{address}/webhooks/events/bench");
+    // Bodies are made before the clock starts.
+    let mut bodies = Vec::new();
+    let mut from = 0;
+    while from < count {
+        let to = (from + batch).min(count);
+        let lines: Vec<String> = (from..to).map(contact_line).collect();
+        bodies.push((to - from, lines.join("\n")));
+        from = to;
+    }
+    let mut shares: Vec<Vec<(u64, String)>> = (0..connections).map(|_| Vec::new()).collect();
+    for (i, body) in bodies.into_iter().enumerate() {
+        shares[i % connections as usize].push(body);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for share in shares {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()?;
+            let mut latencies = Vec::with_capacity(share.len());
+            for (events, body) in share {
+                let t = Instant::now();
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/x-ndjson")
+                    .body(body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let reply: serde_json::Value = response.json().await?;
+                if !status.is_success() || reply["accepted"] != events {
+                    bail!("unexpected answer {status}: {reply}");
+                }
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            Ok(latencies)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    for task in tasks {
+        latencies_us.extend(task.await??);
+    }
+    Ok(Stats {
+        count,
+        elapsed: started.elapsed(),
+        latencies_us,
+    })
 }
 
 async fn raw_appends(log: Arc<SledLog>, events: Vec<NewEvent>, workers: u64) -> Result<Stats> {

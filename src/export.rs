@@ -1,10 +1,11 @@
 //! `callfold export`: the whole log as a recorded stream on stdout.
 
 use crate::datadir;
-use crate::stream::{CallGearLine, NativeLine};
+use crate::stream::{CallGearLine, NativeLine, NativeTextLine};
 use anyhow::{Context, Result};
 use domain::Source;
 use eventlog::{Envelope, EventLog};
+use serde_json::value::RawValue;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -55,20 +56,50 @@ fn write_line(envelope: &Envelope, out: &mut impl Write) -> Result<()> {
                     envelope.position
                 )
             })?;
-            let event: &serde_json::value::RawValue =
-                serde_json::from_str(text).with_context(|| {
-                    format!(
-                        "log position {}: native event is not JSON",
-                        envelope.position
-                    )
-                })?;
-            let line = NativeLine {
-                at: envelope.received_at.to_rfc3339(),
-                event,
-            };
-            serde_json::to_writer(&mut *out, &line)?;
+            let at = envelope.received_at.to_rfc3339();
+            match one_line_json(text) {
+                Some(event) => serde_json::to_writer(&mut *out, &NativeLine { at, event })?,
+                // Pretty-printed (or otherwise not one line of JSON as it stands): the
+                // exact bytes as a string, which `import` reads back as they were.
+                None => serde_json::to_writer(&mut *out, &NativeTextLine { at, event: text })?,
+            }
         }
     }
     out.write_all(b"\n")?;
     Ok(())
+}
+
+/// `text` as a JSON value to embed verbatim in one NDJSON line: only when it is
+/// one JSON object exactly, with no line break and no surrounding whitespace (or
+/// byte-order mark), so that the line's `event` text is byte for byte the raw.
+fn one_line_json(text: &str) -> Option<&RawValue> {
+    if !text.starts_with('{') || text.contains(['\n', '\r']) {
+        return None;
+    }
+    let value: &RawValue = serde_json::from_str(text).ok()?;
+    (value.get().len() == text.len()).then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line_json;
+
+    #[test]
+    fn only_exact_one_line_objects_are_embedded() {
+        let compact = r#"{"v":1,"type":"call_ended","at":"2024-04-05T09:00:00Z","call_id":"c"}"#;
+        assert_eq!(one_line_json(compact).map(|v| v.get()), Some(compact));
+        let spaced = r#"{ "v": 1, "call_id": "c" }"#;
+        assert_eq!(one_line_json(spaced).map(|v| v.get()), Some(spaced));
+        for text in [
+            "{\n  \"v\": 1\n}",
+            "{\"v\":1}\r\n",
+            " {\"v\":1}",
+            "{\"v\":1} ",
+            "\u{feff}{\"v\":1}",
+            "[1]",
+            "{\"v\":",
+        ] {
+            assert!(one_line_json(text).is_none(), "{text:?}");
+        }
+    }
 }

@@ -19,8 +19,9 @@ pub enum Action {
     },
     /// Write one delivery's exact raw body to stdout.
     Show { id: u64 },
-    /// Re-read deliveries with the current parser; those that now parse are
-    /// appended to the log (deduplicated) and leave the quarantine.
+    /// Re-read deliveries with the current parsers (CallGear bodies, contact-centre
+    /// events); those that now parse are appended to the log (deduplicated) and
+    /// leave the quarantine.
     Retry {
         /// Only this one (default: all).
         id: Option<u64>,
@@ -73,7 +74,7 @@ pub fn run(data_dir: &Path, action: Option<Action>) -> Result<ExitCode> {
             let results = ingestor.reprocess_quarantine_blocking(id)?;
             if id.is_some() && results.is_empty() {
                 bail!(
-                    "no quarantined CallGear delivery with id {}",
+                    "no quarantined delivery with id {} (CallGear or contact-centre event)",
                     id.unwrap_or_default()
                 );
             }

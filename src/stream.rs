@@ -2,7 +2,7 @@
 //!
 //! `{"at":RFC3339,"path":"/handset","body":{...} | "raw text","tz":"Europe/Moscow"?}`
 //! `{"at":...,"graphql":"...","variables":{},"agent":"ID"}`
-//! `{"at":...,"event":{...}}`
+//! `{"at":...,"event":{...} | "raw text"}`
 //! Blank lines and lines starting with `//` are skipped.
 
 use domain::{CallGearKind, Timestamp};
@@ -73,13 +73,20 @@ pub fn parse_line(line: &str) -> Result<Option<Item>, String> {
         }));
     }
     if let Some(event) = line.event {
-        if !event.get().starts_with('{') {
-            return Err("\"event\" must be a JSON object (a native event)".into());
-        }
-        return Ok(Some(Item::Native {
-            at,
-            raw: event.get().as_bytes().to_vec(),
-        }));
+        let text = event.get();
+        let raw = if text.starts_with('{') {
+            text.as_bytes().to_vec()
+        } else if text.starts_with('"') {
+            // A string holds the exact raw bytes (e.g. a pretty-printed event).
+            let unescaped: String =
+                serde_json::from_str(text).map_err(|e| format!("\"event\": {e}"))?;
+            unescaped.into_bytes()
+        } else {
+            return Err(
+                "\"event\" must be a JSON object (a native event) or a string holding one".into(),
+            );
+        };
+        return Ok(Some(Item::Native { at, raw }));
     }
     let path = line
         .path
@@ -120,6 +127,14 @@ pub fn parse_line(line: &str) -> Result<Option<Item>, String> {
 pub struct NativeLine<'a> {
     pub at: String,
     pub event: &'a RawValue,
+}
+
+/// A native event line whose raw bytes are not one line of JSON as they stand
+/// (a pretty-printed event delivered over HTTP): the exact bytes as a string.
+#[derive(Serialize)]
+pub struct NativeTextLine<'a> {
+    pub at: String,
+    pub event: &'a str,
 }
 
 /// A CallGear line as `export` writes it: the body as a string of its exact bytes.
@@ -186,6 +201,11 @@ mod tests {
             panic!("not an event line")
         };
         assert_eq!(raw, br#"{"type":"add_note", "x":1}"#);
+        let line = r#"{"at":"2024-04-05T09:02:00Z","event":"{\n  \"type\": \"call_ended\"\n}"}"#;
+        let Some(Item::Native { raw, .. }) = parse_line(line).unwrap() else {
+            panic!("not an event line")
+        };
+        assert_eq!(raw, b"{\n  \"type\": \"call_ended\"\n}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! One recorded-stream scenario per SPEC rule R1–R16 (`tests/scenarios/`), run
-//! through the real binary.
+//! One recorded-stream scenario per SPEC rule R1–R16 and per archive-timeline
+//! case of SPEC §4 (`tests/scenarios/`), run through the real binary.
 //!
 //! Each `rN_<name>.ndjson` is imported with `callfold import` into a fresh data
 //! dir; then `callfold query` runs `rN_<name>.query.graphql` (or the shared
@@ -70,6 +70,28 @@ scenarios! {
     r14_conversation_attached_to_missed: http,
     r15_unanswered_callback: http,
     r16_agent_edits: http,
+    // SPEC §4, the archive timeline (docs/rules.md R32–R45), compared on
+    // `timeline.query.graphql`. Over HTTP the contact-centre events go to
+    // `/webhooks/events/{token}` unchanged (their times are the archive's
+    // only clock). The CallGear one is import only: the HTTP run rewrites
+    // CallGear times to the wall clock, and its durations come from them.
+    timeline_callback_first_attempt: http,
+    timeline_callback_second_attempt: http,
+    timeline_callback_three_attempts: http,
+    timeline_callback_answering_machine: http,
+    timeline_callback_deleted: http,
+    timeline_outbound_answered: http,
+    timeline_outbound_unanswered: http,
+    timeline_outbound_cancelled: http,
+    timeline_agent_to_agent: http,
+    timeline_agent_to_agent_unanswered: http,
+    timeline_dialer_preview: http,
+    timeline_dialer_predictive: http,
+    timeline_dialer_power: http,
+    timeline_dialer_progressive: http,
+    timeline_welcome_message: http,
+    timeline_callgear: no_http,
+    timeline_archive_search: no_http,
 }
 
 fn dir() -> PathBuf {
@@ -84,11 +106,13 @@ fn expected_path(name: &str) -> PathBuf {
     dir().join(format!("{name}.expected.json"))
 }
 
-/// The scenario's own query, or the shared one.
+/// The scenario's own query, or the shared one (`timeline_*`: `timeline.query.graphql`).
 fn query_path(name: &str) -> PathBuf {
     let own = dir().join(format!("{name}.query.graphql"));
     if own.exists() {
         own
+    } else if name.starts_with("timeline_") {
+        dir().join("timeline.query.graphql")
     } else {
         dir().join("query.graphql")
     }
@@ -295,6 +319,10 @@ enum Line {
         variables: Value,
         agent: Option<String>,
     },
+    /// A contact-centre event: posted as is to `/webhooks/events/{token}`.
+    Contact {
+        event: Value,
+    },
 }
 
 fn lines(name: &str) -> Vec<(String, Line)> {
@@ -309,8 +337,14 @@ fn lines(name: &str) -> Vec<(String, Line)> {
                     variables: value["variables"].clone(),
                     agent: value["agent"].as_str().map(str::to_string),
                 }
+            } else if value.get("event").is_some() {
+                Line::Contact {
+                    event: value["event"].clone(),
+                }
             } else {
-                let path = value["path"].as_str().expect("a path or graphql line");
+                let path = value["path"]
+                    .as_str()
+                    .expect("a path, graphql or event line");
                 let body = match &value["body"] {
                     Value::String(raw) => serde_json::from_str(raw).expect("a JSON body"),
                     body => body.clone(),
@@ -382,6 +416,12 @@ async fn check_http(name: &str) {
                 let mut body = body.clone();
                 body["notification_time"] = clock_after(&mut clock).into();
                 let reply = post(&client, &server.url(kind), common::bytes(&body)).await;
+                assert_eq!(reply.json["status"], "accepted", "{name}: {raw}: {reply:?}");
+            }
+            Line::Contact { event } => {
+                // Its own time is the only clock the archive reads: sent unchanged.
+                let url = server.at(&format!("/webhooks/events/{}", common::TOKEN));
+                let reply = post(&client, &url, common::bytes(event)).await;
                 assert_eq!(reply.json["status"], "accepted", "{name}: {raw}: {reply:?}");
             }
             Line::GraphQl {

@@ -395,3 +395,77 @@ async fn live_and_imported_deliveries_are_one_log_with_one_dedupe() {
     assert_eq!(post(&http, &server.url("end"), next).await.accepted(), 4);
     server.stop();
 }
+
+/// `event` lines carrying contact-centre events (docs/events.md, format version 1):
+/// appended with a content dedupe key, a string `event` holds exact bytes, and a
+/// malformed event stops the import naming file and line.
+#[test]
+fn event_lines_carry_contact_centre_events() {
+    let (tmp, data) = common::temp();
+    let started = r#"{"v":1,"type":"call_started","at":"2024-04-05T09:00:00Z","call_id":"c-1","kind":"inbound","phone":"+79161234567"}"#;
+    // The same event, other key order and whitespace, and an unknown field.
+    let again = r#"{ "call_id": "c-1", "kind": "inbound", "phone": "+79161234567", "type": "call_started", "v": 1, "at": "2024-04-05T12:00:00+03:00", "vendor": 7 }"#;
+    let queued = r#"{"v":1,"type":"queue_entered","at":"2024-04-05T09:00:12Z","call_id":"c-1","queue":"Support"}"#;
+    let pretty = "{\n  \"v\": 1,\n  \"type\": \"agent_presence\",\n  \"at\": \"2024-04-05T08:55:00Z\",\n  \"agent_id\": \"alice\",\n  \"presence\": \"ready\"\n}";
+    let line = |at: &str, event: &str| format!(r#"{{"at":"{at}","event":{event}}}"#);
+    let lines = [
+        line("2024-04-05T09:00:00.100Z", started),
+        line("2024-04-05T09:00:12.100Z", queued),
+        line("2024-04-05T09:00:13Z", again),
+        json!({"at": "2024-04-05T09:00:14Z", "event": pretty}).to_string(),
+    ];
+    let file = write(tmp.path(), "feed.ndjson", &lines);
+    assert_eq!(import(&data, &[&file]), summary(3, 1, 0));
+    assert_eq!(import(&data, &[&file]), summary(0, 4, 0));
+    let exported = String::from_utf8(common::export_raw(&data)).expect("UTF-8");
+    let exported: Vec<&str> = exported.lines().collect();
+    assert_eq!(
+        exported,
+        vec![
+            line("2024-04-05T09:00:00.100Z", started),
+            line("2024-04-05T09:00:12.100Z", queued),
+            json!({"at": "2024-04-05T09:00:14Z", "event": pretty}).to_string(),
+        ]
+    );
+    assert!(quarantine_list(&data).is_empty());
+
+    let check = |bad: &str, expect: &str| {
+        let (tmp, data) = common::temp();
+        let ended = r#"{"v":1,"type":"call_ended","at":"2024-04-05T09:03:10Z","call_id":"c-1"}"#;
+        let lines = [
+            line("2024-04-05T09:00:00Z", started),
+            line("2024-04-05T09:00:12Z", queued),
+            line("2024-04-05T09:01:00Z", bad),
+            line("2024-04-05T09:03:10Z", ended),
+        ];
+        let file = write(tmp.path(), "feed.ndjson", &lines);
+        let output = run(&data, &["import", &file.display().to_string()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{bad}: {stderr}");
+        let place = format!("{}:3", file.display());
+        assert!(
+            stderr.contains(&place),
+            "{bad}: {stderr:?} does not name {place}"
+        );
+        assert!(
+            stderr.contains(expect),
+            "{bad}: {stderr:?} does not say {expect:?}"
+        );
+        // The lines before it are in the log, nothing after it.
+        let log = String::from_utf8(common::export_raw(&data)).expect("UTF-8");
+        assert_eq!(log.lines().count(), 2, "{bad}: {log}");
+        assert!(quarantine_list(&data).is_empty(), "{bad}");
+    };
+    check(
+        r#"{"v":2,"type":"call_ended","at":"2024-04-05T09:03:10Z","call_id":"c-1"}"#,
+        "version 2",
+    );
+    check(
+        r#"{"v":1,"type":"queue_left","at":"2024-04-05T09:00:40Z","call_id":"c-1","queue":"Support"}"#,
+        "missing field `reason`",
+    );
+    check(
+        r#"{"v":1,"type":"agent_answered","at":"2024-04-05T09:00:40Z","call_id":"c-1","agent_id":""}"#,
+        "`agent_id` is empty",
+    );
+}

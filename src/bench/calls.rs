@@ -86,7 +86,7 @@ impl Scenario {
 }
 
 /// The stream's shape.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     pub agents: u64,
     pub sessions: u64,
@@ -94,7 +94,7 @@ pub struct Shape {
 }
 
 /// What was generated, for the report.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub deliveries: u64,
     pub native: u64,

@@ -13,7 +13,7 @@ use eventlog::{AppendOutcome, EventLog, NewEvent, Receipt, SledLog};
 use ingest::Ingestor;
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,7 +84,7 @@ fn read_all(
     Ok(position)
 }
 
-fn scratch(name: &str) -> Result<std::path::PathBuf> {
+fn scratch(name: &str) -> Result<PathBuf> {
     let dir = super::tempfile_dir()?.join(name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
@@ -92,14 +92,80 @@ fn scratch(name: &str) -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-pub fn rebuild(deliveries: u64, agents: u64, seed: u64) -> Result<ExitCode> {
-    let data_dir = scratch("rebuild")?;
+/// The generated stream's description, kept beside a reusable log.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    shape: Shape,
+    counts: Counts,
+}
+
+const MANIFEST: &str = "bench-stream.json";
+
+/// Where a bench's stream lives: a scratch directory (removed afterwards) or
+/// a kept `--data-dir`, whose log is reused when its shape matches.
+struct Place {
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl Place {
+    fn prepare(name: &str, data_dir: Option<PathBuf>, shape: &Shape) -> Result<(Place, Counts)> {
+        let Some(dir) = data_dir else {
+            let dir = scratch(name)?;
+            let counts = fill(&dir, shape)?;
+            return Ok((Place { dir, keep: false }, counts));
+        };
+        let manifest = dir.join(MANIFEST);
+        if manifest.exists() {
+            let saved: Manifest = serde_json::from_slice(&std::fs::read(&manifest)?)
+                .with_context(|| format!("reading {}", manifest.display()))?;
+            if saved.shape == *shape {
+                eprintln!("reusing the generated log in {}", dir.display());
+                return Ok((Place { dir, keep: true }, saved.counts));
+            }
+            eprintln!("{} holds another shape: generating anew", dir.display());
+            std::fs::remove_dir_all(&dir)?;
+        } else if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+            bail!(
+                "{} is not empty and holds no {MANIFEST}: not a bench directory",
+                dir.display()
+            );
+        }
+        let counts = fill(&dir, shape)?;
+        let saved = Manifest {
+            shape: shape.clone(),
+            counts: counts.clone(),
+        };
+        std::fs::write(&manifest, serde_json::to_vec_pretty(&saved)?)?;
+        Ok((Place { dir, keep: true }, counts))
+    }
+
+    fn finish(self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            // The per-process parent, when nothing else is in it.
+            if let Some(parent) = self.dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
+pub fn rebuild(
+    deliveries: u64,
+    agents: u64,
+    seed: u64,
+    data_dir: Option<PathBuf>,
+    span: usize,
+) -> Result<ExitCode> {
+    let span = span.clamp(1, projections::REBUILD_EVENTS_MAX);
     let shape = Shape {
         agents,
         sessions: (deliveries as f64 / calls::DELIVERIES_PER_SESSION).ceil() as u64,
         seed,
     };
-    let counts = fill(&data_dir, &shape)?;
+    let (place, counts) = Place::prepare("rebuild", data_dir, &shape)?;
+    let data_dir = place.dir.clone();
     let log: Arc<SledLog> = Arc::new(datadir::open_log(&data_dir)?);
     let events = log.head();
 
@@ -114,17 +180,33 @@ pub fn rebuild(deliveries: u64, agents: u64, seed: u64) -> Result<ExitCode> {
     let read = started.elapsed();
 
     // The domain fold alone, into `domain::State` in memory (with the
-    // directory timeline kept between events, as the projector's overlay does).
+    // directory timeline kept between events, as the projector's overlay does),
+    // desks re-derived once per rebuild span as `rebuild_blocking` does.
     eprintln!("domain fold into memory");
     let started = Instant::now();
     let mut memory = Memory::default();
+    let mut pending = domain::state::Pending::default();
+    let mut applied = 0usize;
+    let settle = |memory: &mut Memory, pending: &mut domain::state::Pending| {
+        domain::state::settle(memory, pending).unwrap_or_else(|never| match never {});
+    };
     read_all(&*log, |batch| {
         for envelope in batch {
-            domain::apply(&mut memory, &envelope.event, envelope.received_at)
-                .unwrap_or_else(|never| match never {});
+            domain::state::apply_deferred(
+                &mut memory,
+                &envelope.event,
+                envelope.received_at,
+                &mut pending,
+            )
+            .unwrap_or_else(|never| match never {});
+            applied += 1;
+            if applied % span == 0 {
+                settle(&mut memory, &mut pending);
+            }
         }
         Ok(())
     })?;
+    settle(&mut memory, &mut pending);
     let fold = started.elapsed();
     let tickets_in_memory = memory.state.tickets().len() as u64;
     drop(memory);
@@ -133,8 +215,11 @@ pub fn rebuild(deliveries: u64, agents: u64, seed: u64) -> Result<ExitCode> {
     eprintln!("rebuild into sled views");
     let views = projections::Views::open(data_dir.join("views"))?;
     let dyn_log: Arc<dyn EventLog> = log.clone();
-    let projector =
-        projections::Projector::new(projections::Options::default(), views.clone(), dyn_log);
+    let options = projections::Options {
+        rebuild_events_max: span,
+        ..projections::Options::default()
+    };
+    let projector = projections::Projector::new(options, views.clone(), dyn_log);
     let started = Instant::now();
     let checkpoint = projector.rebuild_blocking()?;
     let rebuilt = started.elapsed();
@@ -148,15 +233,17 @@ pub fn rebuild(deliveries: u64, agents: u64, seed: u64) -> Result<ExitCode> {
         bail!("the views hold {tickets} tickets, the in-memory fold {tickets_in_memory}");
     }
     let views_bytes = dir_size(&data_dir.join("views"));
+    let sizes = views.stored_sizes()?;
     drop(projector);
     drop(views);
     drop(log);
-    let _ = std::fs::remove_dir_all(&data_dir);
+    place.finish();
 
     let per_second = |d: Duration| events as f64 / d.as_secs_f64();
     println!(
         "stream: {} deliveries + {} agent actions = {events} events ({} MiB raw); \
-         {} sessions, {} customers (busiest: {} calls), {agents} agents; {tickets} tickets",
+         {} sessions, {} customers (busiest: {} calls), {agents} agents; {tickets} tickets; \
+         rebuild spans of {span} events",
         counts.deliveries,
         counts.native,
         bytes >> 20,
@@ -194,6 +281,18 @@ pub fn rebuild(deliveries: u64, agents: u64, seed: u64) -> Result<ExitCode> {
         100.0 * (total - fold.as_secs_f64()).max(0.0) / total,
         views_bytes >> 20,
     );
+    println!();
+    println!("| views key kind | keys | key MiB | value MiB | value bytes per key |");
+    println!("|---|---:|---:|---:|---:|");
+    for (kind, size) in &sizes {
+        println!(
+            "| `{kind}` | {} | {:.1} | {:.1} | {:.0} |",
+            size.keys,
+            size.key_bytes as f64 / f64::from(1 << 20),
+            size.value_bytes as f64 / f64::from(1 << 20),
+            size.value_bytes as f64 / size.keys.max(1) as f64,
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -228,6 +327,19 @@ impl domain::Store for Memory {
     fn put_directory(&mut self, directory: domain::Directory) -> Result<(), Infallible> {
         *self.timeline.get_mut() = None;
         self.state.put_directory(directory)
+    }
+    fn with_directory<R>(&self, f: impl FnOnce(&domain::Directory) -> R) -> Result<R, Infallible> {
+        self.state.with_directory(f)
+    }
+    fn insert_upsert(&mut self, upsert: &domain::agent::UpsertAgent) -> Result<bool, Infallible> {
+        let timeline = self.timeline.get_mut();
+        if timeline
+            .as_ref()
+            .is_some_and(|t| self.state.directory.changes_mapping(t, upsert))
+        {
+            *timeline = None;
+        }
+        self.state.insert_upsert(upsert)
     }
     fn put_phone(&mut self, record: domain::PhoneRecord) -> Result<(), Infallible> {
         self.state.put_phone(record)
@@ -278,14 +390,20 @@ const TICKET: &str = "query Ticket($id: ID!) {
   }
 }";
 
-pub fn graphql(tickets: u64, agents: u64, queries: u64, seed: u64) -> Result<ExitCode> {
-    let data_dir = scratch("graphql")?;
+pub fn graphql(
+    tickets: u64,
+    agents: u64,
+    queries: u64,
+    seed: u64,
+    data_dir: Option<PathBuf>,
+) -> Result<ExitCode> {
     let shape = Shape {
         agents,
         sessions: (tickets as f64 / TICKETS_PER_SESSION).ceil() as u64,
         seed,
     };
-    let counts = fill(&data_dir, &shape)?;
+    let (place, counts) = Place::prepare("graphql", data_dir, &shape)?;
+    let data_dir = place.dir.clone();
     let store = Store::open(&data_dir, None)?;
     let started = Instant::now();
     store.catch_up().context("building the views")?;
@@ -367,7 +485,7 @@ pub fn graphql(tickets: u64, agents: u64, queries: u64, seed: u64) -> Result<Exi
     let mut graphql_ticket = time_each(&ids, |id| run(TICKET, serde_json::json!({ "id": id })))?;
     drop(schema);
     drop(store);
-    let _ = std::fs::remove_dir_all(&data_dir);
+    place.finish();
 
     println!(
         "store: {stored} tickets from {} events ({} sessions, {} customers, busiest {} calls, \
@@ -411,7 +529,7 @@ pub fn graphql(tickets: u64, agents: u64, queries: u64, seed: u64) -> Result<Exi
 }
 
 /// Runs `each` once per item, timing every call.
-fn time_each<T>(items: &[T], mut each: impl FnMut(&T) -> Result<()>) -> Result<Stats> {
+pub(super) fn time_each<T>(items: &[T], mut each: impl FnMut(&T) -> Result<()>) -> Result<Stats> {
     let mut latencies_us = Vec::with_capacity(items.len());
     let started = Instant::now();
     for item in items {

@@ -16,7 +16,9 @@ pub mod stats;
 pub mod subscription;
 mod types;
 
-pub use read::{CallActivity, LiveChanges, ReadError, ReadModel, TicketFilter, TicketPage};
+pub use read::{
+    CallActivity, CallFilter, CallPage, LiveChanges, ReadError, ReadModel, TicketFilter, TicketPage,
+};
 
 use async_graphql::Schema;
 use domain::Timestamp;

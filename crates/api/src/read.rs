@@ -50,6 +50,29 @@ pub struct TicketPage {
     pub end_cursor: Option<String>,
 }
 
+/// `CallFilter` (the archive search): every set field must match. `phone`: any
+/// formatting, any customer number of the call; `agent_id`: an agent shown on
+/// the call's timeline; `[from, to)` on the call's start; `direction` and
+/// `outcome`: any of the listed values (an empty list matches nothing).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallFilter {
+    pub phone: Option<String>,
+    pub agent_id: Option<String>,
+    pub from: Option<domain::Timestamp>,
+    pub to: Option<domain::Timestamp>,
+    pub direction: Option<Vec<domain::contact::CallKind>>,
+    pub outcome: Option<Vec<domain::Outcome>>,
+}
+
+/// One page of archived calls, newest start first.
+#[derive(Clone, Debug, Default)]
+pub struct CallPage {
+    pub nodes: Vec<domain::CallSummary>,
+    pub total_count: u64,
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
 /// What one committed batch of the read models changed (live subscriptions).
 #[derive(Clone, Debug, Default)]
 pub struct LiveChanges {
@@ -85,6 +108,16 @@ pub trait ReadModel: Send + Sync + 'static {
     fn customer_tickets(&self, customer_id: &str) -> Result<Vec<Ticket>, ReadError>;
     fn call(&self, session_id: u64) -> Result<Option<Call>, ReadError>;
     fn call_tickets(&self, session_id: u64) -> Result<Vec<TicketId>, ReadError>;
+    /// A call of either feed as the archive shows it, by archive id: `"123"`
+    /// (CallGear session) or `"cc:<call_id>"` (contact centre).
+    fn archived_call(&self, id: &str) -> Result<Option<domain::CallArchive>, ReadError>;
+    /// The archive search, newest start first (`bad_input` for a bad cursor).
+    fn calls(
+        &self,
+        filter: &CallFilter,
+        first: usize,
+        after: Option<&str>,
+    ) -> Result<CallPage, ReadError>;
     fn agents(&self) -> Result<Vec<Agent>, ReadError>;
     /// One agent (resolvers of `assignee`, `author`, `agent` call this per item).
     fn agent(&self, id: &str) -> Result<Option<Agent>, ReadError>;

@@ -119,7 +119,7 @@ impl CallEvent {
         }
     }
     async fn call(&self) -> Call {
-        Call(self.call.clone())
+        Call::CallGear(Box::new(self.call.clone()))
     }
     async fn customer(&self) -> &CustomerCard {
         &self.card

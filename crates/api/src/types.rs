@@ -87,6 +87,28 @@ impl From<Channel> for domain::Channel {
 pub enum CallDirection {
     Inbound,
     Outbound,
+    /// Agent to agent (contact-centre calls): the number shows as "xxxxxxxx".
+    Internal,
+}
+
+impl From<domain::contact::CallKind> for CallDirection {
+    fn from(kind: domain::contact::CallKind) -> Self {
+        match kind {
+            domain::contact::CallKind::Inbound => CallDirection::Inbound,
+            domain::contact::CallKind::Outbound => CallDirection::Outbound,
+            domain::contact::CallKind::Internal => CallDirection::Internal,
+        }
+    }
+}
+
+impl From<CallDirection> for domain::contact::CallKind {
+    fn from(direction: CallDirection) -> Self {
+        match direction {
+            CallDirection::Inbound => domain::contact::CallKind::Inbound,
+            CallDirection::Outbound => domain::contact::CallKind::Outbound,
+            CallDirection::Internal => domain::contact::CallKind::Internal,
+        }
+    }
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -157,7 +179,7 @@ impl Ticket {
         let mut calls = Vec::with_capacity(self.0.calls.len());
         for session in &self.0.calls {
             if let Some(call) = api(ctx).read.call(*session)? {
-                calls.push(Call(call));
+                calls.push(Call::CallGear(Box::new(call)));
             }
         }
         Ok(calls)
@@ -167,61 +189,170 @@ impl Ticket {
     }
 }
 
-pub struct Call(pub domain::Call);
+/// A call of either feed: a CallGear session, or a contact-centre call with its
+/// archive (timeline and summary).
+pub enum Call {
+    CallGear(Box<domain::Call>),
+    Contact(Box<domain::CallArchive>),
+}
 
-/// A call session.
-#[Object]
+fn seconds(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
 impl Call {
-    async fn session_id(&self) -> ID {
-        ID(self.0.session_id.to_string())
-    }
-    async fn direction(&self) -> CallDirection {
-        match self.0.direction {
-            domain::CallDirection::Inbound => CallDirection::Inbound,
-            domain::CallDirection::Outbound => CallDirection::Outbound,
+    /// The archive id (`sessionId`).
+    fn archive_id(&self) -> String {
+        match self {
+            Call::CallGear(call) => call.session_id.to_string(),
+            Call::Contact(archive) => archive.summary.id.clone(),
         }
     }
-    /// The customer's number, "+digits" ("" when the source gave none).
+
+    /// The archive of a CallGear call (read on demand); a contact call's own.
+    fn archive(&self, ctx: &Context<'_>) -> Result<Option<domain::CallArchive>, ReadError> {
+        match self {
+            Call::CallGear(call) => api(ctx).read.archived_call(&call.session_id.to_string()),
+            Call::Contact(archive) => Ok(Some((**archive).clone())),
+        }
+    }
+}
+
+/// A call: a CallGear session (`sessionId` = its `call_session_id`) or a call of
+/// the native contact-centre feed (`sessionId` = `cc:<call_id>`).
+#[Object]
+impl Call {
+    /// CallGear's `call_session_id`, or `cc:<call_id>` for a contact-centre
+    /// call; `call(sessionId:)` finds either.
+    async fn session_id(&self) -> ID {
+        ID(self.archive_id())
+    }
+    async fn direction(&self) -> CallDirection {
+        match self {
+            Call::CallGear(call) => match call.direction {
+                domain::CallDirection::Inbound => CallDirection::Inbound,
+                domain::CallDirection::Outbound => CallDirection::Outbound,
+            },
+            Call::Contact(archive) => archive.summary.direction.into(),
+        }
+    }
+    /// The customer's number, "+digits" ("" when the source gave none;
+    /// "xxxxxxxx" for an agent-to-agent call). Outbound: the called number.
     async fn phone(&self) -> String {
-        self.0
-            .phone
-            .as_ref()
-            .map(domain::Phone::display)
-            .unwrap_or_default()
+        match self {
+            Call::CallGear(call) => call
+                .phone
+                .as_ref()
+                .map(domain::Phone::display)
+                .unwrap_or_default(),
+            Call::Contact(archive) => archive.summary.phone.clone().unwrap_or_default(),
+        }
     }
+    /// An agent talked with the customer (outbound: the contact answered; an
+    /// answering machine counts; agent-to-agent: the called agent answered).
     async fn answered(&self) -> bool {
-        self.0.answered
+        match self {
+            Call::CallGear(call) => call.answered,
+            Call::Contact(archive) => archive.summary.answered,
+        }
     }
-    /// The agent who talked (last), or who was offered the call last.
+    /// The agent who talked (last), or who was offered the call last
+    /// (contact centre: the last agent shown on the timeline).
     async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, ReadError> {
-        match &self.0.agent_id {
+        match self.agent_id_str() {
             Some(id) => agent_by_id(api(ctx), id),
             None => Ok(None),
         }
     }
+    /// The id of `agent`, also when callfold knows no agent by that id.
+    async fn agent_id(&self) -> Option<ID> {
+        self.agent_id_str().map(|id| ID(id.to_owned()))
+    }
+    /// Every agent shown on the call's timeline (an agent-to-agent call's
+    /// called agent only if they answered), sorted by id.
+    async fn agent_ids(&self, ctx: &Context<'_>) -> Result<Vec<ID>, ReadError> {
+        Ok(self
+            .archive(ctx)?
+            .map(|archive| archive.summary.agents.into_iter().map(ID).collect())
+            .unwrap_or_default())
+    }
     async fn started_at(&self) -> Option<DateTime> {
-        self.0.started_at.map(DateTime)
+        match self {
+            Call::CallGear(call) => call.started_at.map(DateTime),
+            Call::Contact(archive) => Some(DateTime(archive.summary.started_at)),
+        }
     }
+    /// When the call ended (contact centre: its latest `call_ended`); null while it runs.
     async fn ended_at(&self) -> Option<DateTime> {
-        self.0.ended_at.map(DateTime)
+        match self {
+            Call::CallGear(call) => call.ended_at.map(DateTime),
+            Call::Contact(archive) => archive.summary.ended_at.map(DateTime),
+        }
     }
+    /// When the first conversation began; null if nobody talked.
+    async fn answered_at(&self) -> Option<DateTime> {
+        match self {
+            Call::CallGear(call) => call
+                .conversations
+                .iter()
+                .map(|c| c.started_at)
+                .min()
+                .map(DateTime),
+            Call::Contact(archive) => archive.summary.answered_at.map(DateTime),
+        }
+    }
+    /// Seconds waiting in queues (CallGear: `/end`'s `wait_time_duration`).
     async fn wait_seconds(&self) -> Option<i32> {
-        self.0
-            .wait_seconds
-            .map(|s| i32::try_from(s).unwrap_or(i32::MAX))
+        match self {
+            Call::CallGear(call) => call.wait_seconds.map(seconds),
+            Call::Contact(archive) => Some(seconds(archive.summary.wait_seconds)),
+        }
     }
+    /// Seconds of talk (CallGear: `/end`'s `talk_time_duration`; contact
+    /// centre: Conversation and Consult entries, overlaps counted once).
     async fn talk_seconds(&self) -> Option<i32> {
-        self.0
-            .talk_seconds
-            .map(|s| i32::try_from(s).unwrap_or(i32::MAX))
+        match self {
+            Call::CallGear(call) => call.talk_seconds.map(seconds),
+            Call::Contact(archive) => Some(seconds(archive.summary.talk_seconds)),
+        }
+    }
+    /// The queue the call was answered from, else its callback or outbound
+    /// queue, else the last queue it waited in (CallGear calls: null).
+    async fn queue(&self) -> Option<&str> {
+        match self {
+            Call::CallGear(_) => None,
+            Call::Contact(archive) => archive.summary.queue.as_deref(),
+        }
+    }
+    /// How the call ended up (docs/rules.md R41).
+    async fn outcome(&self) -> CallOutcome {
+        match self {
+            Call::CallGear(call) => domain::timeline::callgear_outcome(call).into(),
+            Call::Contact(archive) => archive.summary.outcome.into(),
+        }
+    }
+    /// The archive timeline (SPEC §4): menu, queue, callback, conversation,
+    /// consult and deleted entries, in the order they happened.
+    #[graphql(complexity = "TIMELINE_ENTRIES_WEIGHT * child_complexity")]
+    async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<TimelineEntry>, ReadError> {
+        Ok(self
+            .archive(ctx)?
+            .map(|archive| archive.timeline.into_iter().map(TimelineEntry).collect())
+            .unwrap_or_default())
     }
     async fn recording_urls(&self) -> &[String] {
-        &self.0.recording_urls
+        match self {
+            Call::CallGear(call) => &call.recording_urls,
+            Call::Contact(_) => &[],
+        }
     }
-    /// The (first) ticket holding this call.
+    /// The (first) ticket holding this call (contact-centre calls: none).
     async fn ticket(&self, ctx: &Context<'_>) -> Result<Option<Ticket>, ReadError> {
+        let Call::CallGear(call) = self else {
+            return Ok(None);
+        };
         let api = api(ctx);
-        for id in api.read.call_tickets(self.0.session_id)? {
+        for id in api.read.call_tickets(call.session_id)? {
             if let Some(ticket) = api.read.ticket(&id)? {
                 return Ok(Some(Ticket(ticket)));
             }
@@ -230,14 +361,178 @@ impl Call {
     }
     /// Every ticket holding a part of this call (a transferred call has one per agent, R7).
     async fn tickets(&self, ctx: &Context<'_>) -> Result<Vec<Ticket>, ReadError> {
+        let Call::CallGear(call) = self else {
+            return Ok(Vec::new());
+        };
         let api = api(ctx);
         let mut tickets = Vec::new();
-        for id in api.read.call_tickets(self.0.session_id)? {
+        for id in api.read.call_tickets(call.session_id)? {
             if let Some(ticket) = api.read.ticket(&id)? {
                 tickets.push(Ticket(ticket));
             }
         }
         Ok(tickets)
+    }
+}
+
+impl Call {
+    fn agent_id_str(&self) -> Option<&str> {
+        match self {
+            Call::CallGear(call) => call.agent_id.as_deref(),
+            Call::Contact(archive) => archive.summary.agent_id.as_deref(),
+        }
+    }
+}
+
+/// Complexity weight of a call's `timeline` (it lists a few entries per call;
+/// at most about one per stored event, 512).
+pub(crate) const TIMELINE_ENTRIES_WEIGHT: usize = 5;
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "TimelineKind")]
+pub enum TimelineKind {
+    /// Time in a voice menu (IVR), or a played message.
+    Menu,
+    /// Time waiting in a queue (zero when an outbound call is ordered).
+    Queue,
+    /// From a callback or outbound order until the destination answered or the dial ended.
+    QueueCallback,
+    /// An agent's talk with the customer.
+    Conversation,
+    /// An agent-to-agent consultation; the entry's agent is the consulted one.
+    Consult,
+    /// A callback or outbound order deleted from the queue (shown in red).
+    Deleted,
+}
+
+impl From<domain::TimelineKind> for TimelineKind {
+    fn from(kind: domain::TimelineKind) -> Self {
+        match kind {
+            domain::TimelineKind::Menu => TimelineKind::Menu,
+            domain::TimelineKind::Queue => TimelineKind::Queue,
+            domain::TimelineKind::QueueCallback => TimelineKind::QueueCallback,
+            domain::TimelineKind::Conversation => TimelineKind::Conversation,
+            domain::TimelineKind::Consult => TimelineKind::Consult,
+            domain::TimelineKind::Deleted => TimelineKind::Deleted,
+        }
+    }
+}
+
+/// How a call ended up (docs/rules.md R41).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "CallOutcome")]
+pub enum CallOutcome {
+    /// An agent talked with the customer (agent-to-agent: the called agent answered).
+    Answered,
+    /// A callback or outbound call reached an answering machine (counts as answered).
+    AnsweringMachine,
+    /// Inbound: the caller hung up, or the call ended, before any agent talked (a missed call).
+    Abandoned,
+    /// A dialer reached the contact but no agent talked (silent call).
+    NoAgent,
+    /// A callback is ordered and waits for an attempt that answers.
+    CallbackOrdered,
+    /// The destination did not answer (a callback: all three attempts).
+    NoAnswer,
+    /// The agent cancelled the outbound call from the outbound tab.
+    Cancelled,
+    /// The callback was deleted from the queue.
+    Deleted,
+    /// Still running, nothing decided yet.
+    InProgress,
+}
+
+impl From<domain::Outcome> for CallOutcome {
+    fn from(outcome: domain::Outcome) -> Self {
+        match outcome {
+            domain::Outcome::Answered => CallOutcome::Answered,
+            domain::Outcome::AnsweringMachine => CallOutcome::AnsweringMachine,
+            domain::Outcome::Abandoned => CallOutcome::Abandoned,
+            domain::Outcome::NoAgent => CallOutcome::NoAgent,
+            domain::Outcome::CallbackOrdered => CallOutcome::CallbackOrdered,
+            domain::Outcome::NoAnswer => CallOutcome::NoAnswer,
+            domain::Outcome::Cancelled => CallOutcome::Cancelled,
+            domain::Outcome::Deleted => CallOutcome::Deleted,
+            domain::Outcome::InProgress => CallOutcome::InProgress,
+        }
+    }
+}
+
+impl From<CallOutcome> for domain::Outcome {
+    fn from(outcome: CallOutcome) -> Self {
+        match outcome {
+            CallOutcome::Answered => domain::Outcome::Answered,
+            CallOutcome::AnsweringMachine => domain::Outcome::AnsweringMachine,
+            CallOutcome::Abandoned => domain::Outcome::Abandoned,
+            CallOutcome::NoAgent => domain::Outcome::NoAgent,
+            CallOutcome::CallbackOrdered => domain::Outcome::CallbackOrdered,
+            CallOutcome::NoAnswer => domain::Outcome::NoAnswer,
+            CallOutcome::Cancelled => domain::Outcome::Cancelled,
+            CallOutcome::Deleted => domain::Outcome::Deleted,
+            CallOutcome::InProgress => domain::Outcome::InProgress,
+        }
+    }
+}
+
+pub struct TimelineEntry(pub domain::TimelineEntry);
+
+/// One entry of a call's archive timeline (SPEC §4).
+#[Object]
+impl TimelineEntry {
+    async fn kind(&self) -> TimelineKind {
+        self.0.kind.into()
+    }
+    /// When the entry began.
+    async fn start(&self) -> DateTime {
+        DateTime(self.0.start)
+    }
+    /// Duration in whole seconds (an entry still open: up to the call's latest event).
+    async fn seconds(&self) -> i32 {
+        seconds(self.0.seconds)
+    }
+    /// Same as `seconds`: the entry's duration in whole seconds.
+    async fn duration(&self) -> i32 {
+        seconds(self.0.seconds)
+    }
+    /// The agent shown with the entry (a Consult: the consulted agent).
+    async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, ReadError> {
+        match &self.0.agent_id {
+            Some(id) => agent_by_id(api(ctx), id),
+            None => Ok(None),
+        }
+    }
+    /// The id of `agent`, also when callfold knows no agent by that id.
+    async fn agent_id(&self) -> Option<ID> {
+        self.0.agent_id.clone().map(ID)
+    }
+    /// The queue or menu name (a Conversation: the queue it was answered from;
+    /// CallGear: the scenario name of the Menu entry).
+    async fn place(&self) -> Option<&str> {
+        self.0.place.as_deref()
+    }
+    /// `place` when the entry is not a MENU entry: the queue (Queue, Queue
+    /// (callback), Deleted; a Conversation: the queue it was answered from).
+    async fn queue(&self) -> Option<&str> {
+        match self.0.kind {
+            domain::TimelineKind::Menu => None,
+            _ => self.0.place.as_deref(),
+        }
+    }
+    /// `place` when the entry is a MENU entry: the voice menu, message or scenario name.
+    async fn menu(&self) -> Option<&str> {
+        match self.0.kind {
+            domain::TimelineKind::Menu => self.0.place.as_deref(),
+            _ => None,
+        }
+    }
+    /// e.g. "1 unanswered call finished", "answering machine", "callback
+    /// deleted", "outbound call cancelled", "transfer", "welcome message".
+    async fn label(&self) -> Option<&str> {
+        self.0.label.as_deref()
+    }
+    /// The survey (wrap-up form) the agent registered for this part of the call.
+    async fn survey(&self) -> Option<&str> {
+        self.0.survey.as_deref()
     }
 }
 

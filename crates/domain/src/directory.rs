@@ -73,6 +73,43 @@ impl Directory {
         }
     }
 
+    /// Whether inserting `upsert` would change which agent any operator stands
+    /// for at any time; `timeline` is this directory's [`Directory::timeline`].
+    /// `false` is exact (the timeline stays equal, e.g. a rename or a repeat);
+    /// `true` may be conservative (another upsert at the same instant).
+    pub fn changes_mapping(&self, timeline: &MappingTimeline, upsert: &UpsertAgent) -> bool {
+        let index = match self
+            .upserts
+            .binary_search_by(|probe| canonical(probe, upsert))
+        {
+            Ok(_) => return false, // already known
+            Err(index) => index,
+        };
+        if self.upserts.iter().any(|other| other.at == upsert.at) {
+            return true; // its place among same-instant upserts decides: not worth it
+        }
+        // Just before `upsert`, its agent holds the operators of its previous
+        // upsert that nobody took since. The step changes nothing iff that is
+        // exactly the listed set.
+        let agent = upsert.agent_id.as_str();
+        let before = Timestamp(upsert.at.0 - 1);
+        let held = |employee: u64| timeline.agent_for(employee, before).as_deref() == Some(agent);
+        let listed: BTreeSet<u64> = upsert.callgear_employee_ids.iter().copied().collect();
+        if !listed.iter().all(|&employee| held(employee)) {
+            return true;
+        }
+        let previous = self.upserts[..index]
+            .iter()
+            .rev()
+            .find(|other| other.agent_id == agent);
+        previous.is_some_and(|previous| {
+            previous
+                .callgear_employee_ids
+                .iter()
+                .any(|employee| !listed.contains(employee) && held(*employee))
+        })
+    }
+
     /// Current agents, by id.
     pub fn agents(&self) -> BTreeMap<AgentId, Agent> {
         let mut agents: BTreeMap<AgentId, Agent> = BTreeMap::new();
@@ -175,8 +212,8 @@ impl Directory {
 }
 
 /// Precomputed operator mappings over time (see [`Directory::timeline`]).
-/// Cheap to clone (shared).
-#[derive(Clone, Debug, Default)]
+/// Cheap to clone (shared). Equal timelines map every operator alike at every time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MappingTimeline {
     /// Per operator: its owner after each change, in upsert order (times ascending).
     changes: Arc<HashMap<u64, OwnerChanges>>,
@@ -199,18 +236,47 @@ mod tests {
     use proptest::prelude::*;
 
     fn upserts() -> impl Strategy<Value = Vec<UpsertAgent>> {
-        let upsert = (0i64..6, 0u8..4, proptest::collection::vec(0u64..6, 0..4)).prop_map(
-            |(at, agent, employees)| UpsertAgent {
+        upserts_over(6)
+    }
+
+    /// Upserts at times `0..times`, some of them renames (same operators, another name).
+    fn upserts_over(times: i64) -> impl Strategy<Value = Vec<UpsertAgent>> {
+        let upsert = (
+            0i64..times,
+            0u8..4,
+            0u8..2,
+            proptest::collection::vec(0u64..6, 0..4),
+        )
+            .prop_map(|(at, agent, name, employees)| UpsertAgent {
                 at: Timestamp(at),
                 agent_id: format!("a{agent}"),
-                name: format!("Agent {agent}"),
+                name: format!("Agent {agent}.{name}"),
                 callgear_employee_ids: employees,
-            },
-        );
+            });
         proptest::collection::vec(upsert, 0..12)
     }
 
     proptest! {
+        /// `changes_mapping` saying `false` means the timeline stays the same.
+        #[test]
+        fn changes_mapping_false_keeps_the_timeline(
+            upserts in upserts_over(40),
+            last in upserts_over(40),
+        ) {
+            let mut directory = Directory::default();
+            for upsert in upserts {
+                directory.insert(upsert);
+            }
+            for upsert in last {
+                let before = directory.timeline();
+                let changes = directory.changes_mapping(&before, &upsert);
+                directory.insert(upsert.clone());
+                if !changes {
+                    prop_assert_eq!(&before, &directory.timeline(), "{:?}", upsert);
+                }
+            }
+        }
+
         /// The timeline answers exactly what replaying the upserts up to `at` does.
         #[test]
         fn timeline_agrees_with_mapping_at(upserts in upserts()) {

@@ -23,6 +23,9 @@
 //!   [`State`] is the in-memory `Store` (tests, small replays). A sled store
 //!   implements the `Store` getters, puts and `delete_desk` over four trees, inside one transaction
 //!   with the projection's checkpoint.
+//!   A projection applying a batch uses [`state::apply_deferred`] per event and
+//!   [`state::settle`] once at the end: each desk the batch touched is
+//!   re-derived once, with the same result as [`state::apply`] per event.
 //! * Reading: [`state::find_ticket`] (ticket id → origin session → its desk),
 //!   [`state::customer_by_phone`], [`state::find_call`]; `Changed::tickets` lists
 //!   ticket ids to re-index (tickets may appear, change, or leave a desk).

@@ -19,6 +19,7 @@ use std::convert::Infallible;
 
 use crate::agent::{
     CustomerId, Filing, LinkPhoneToCustomer, NativeEvent, SessionId, TicketEdit, TicketId,
+    UpsertAgent,
 };
 use crate::callgear::CallGearNotification;
 use crate::desk::{Customer, Desk, Ticket};
@@ -111,6 +112,21 @@ pub trait Store {
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, Self::Error>;
     fn desk(&self, id: &str) -> Result<Option<Desk>, Self::Error>;
     fn put_directory(&mut self, directory: Directory) -> Result<(), Self::Error>;
+    /// Calls `f` with the directory; a store may lend its own instead of a copy.
+    fn with_directory<R>(&self, f: impl FnOnce(&Directory) -> R) -> Result<R, Self::Error> {
+        Ok(f(&self.directory()?))
+    }
+    /// Records an agent upsert ([`Directory::insert`]); `false` when it was
+    /// already known. A store may insert in place instead of copying the
+    /// directory out and back (as the default does).
+    fn insert_upsert(&mut self, upsert: &UpsertAgent) -> Result<bool, Self::Error> {
+        let mut directory = self.directory()?;
+        let inserted = directory.insert(upsert.clone());
+        if inserted {
+            self.put_directory(directory)?;
+        }
+        Ok(inserted)
+    }
     fn put_phone(&mut self, record: PhoneRecord) -> Result<(), Self::Error>;
     fn put_session(&mut self, record: SessionRecord) -> Result<(), Self::Error>;
     fn put_desk(&mut self, desk: Desk) -> Result<(), Self::Error>;
@@ -133,6 +149,51 @@ impl Changed {
     pub fn is_empty(&self) -> bool {
         *self == Changed::default()
     }
+
+    /// Adds everything `other` changed.
+    pub fn extend(&mut self, other: Changed) {
+        self.agents |= other.agents;
+        self.phones.extend(other.phones);
+        self.sessions.extend(other.sessions);
+        self.customers.extend(other.customers);
+        self.tickets.extend(other.tickets);
+    }
+}
+
+/// Desks whose tickets wait to be re-derived.
+///
+/// [`apply_deferred`] records what an event says (sessions, filings, edits,
+/// routes, links, profiles) at once but only marks the desks it touched;
+/// [`settle`] re-derives each marked desk once. A desk's tickets are a pure
+/// function of its sessions' records, its profile edits and phones, and the
+/// operator mapping, so settling once after many events gives exactly the
+/// records that re-deriving after each event gives. The one input that is not
+/// per desk, the mapping, is kept equal by settling before an `upsert_agent`
+/// that changes it.
+///
+/// `Changed::tickets` of a settle compares each desk's tickets with those it
+/// had when it was last settled: a ticket changed and changed back in between
+/// is not reported (nothing a reader could see changed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    desks: BTreeSet<CustomerId>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.desks.is_empty()
+    }
+
+    /// Desks waiting to be settled.
+    pub fn len(&self) -> usize {
+        self.desks.len()
+    }
+
+    fn mark(&mut self, desk: &str) {
+        if !self.desks.contains(desk) {
+            self.desks.insert(desk.to_owned());
+        }
+    }
 }
 
 /// Applies one logged event. `received_at` is the envelope's receive time; it
@@ -142,15 +203,40 @@ pub fn apply<S: Store>(
     event: &Event,
     received_at: Timestamp,
 ) -> Result<Changed, S::Error> {
+    let mut pending = Pending::default();
+    let mut changed = apply_deferred(store, event, received_at, &mut pending)?;
+    changed.extend(settle(store, &mut pending)?);
+    Ok(changed)
+}
+
+/// [`apply`] without re-deriving tickets: the desks to re-derive are added to
+/// `pending`; call [`settle`] before reading tickets, customers or the
+/// sessions' `tickets`. Applying a batch this way and settling once gives the
+/// same records as [`apply`] per event (see [`Pending`]).
+pub fn apply_deferred<S: Store>(
+    store: &mut S,
+    event: &Event,
+    received_at: Timestamp,
+    pending: &mut Pending,
+) -> Result<Changed, S::Error> {
     let mut changed = Changed::default();
     match event {
         Event::CallGear(notification) => {
-            apply_notification(store, notification, received_at, &mut changed)?
+            apply_notification(store, notification, received_at, &mut changed, pending)?
         }
-        Event::Native(native) => apply_native(store, native, &mut changed)?,
+        Event::Native(native) => apply_native(store, native, &mut changed, pending)?,
         // Contact-centre events feed the timeline and statistics projections;
         // tickets come from CallGear calls and agent actions only.
         Event::Contact(_) => {}
+    }
+    Ok(changed)
+}
+
+/// Re-derives every desk in `pending` once and empties it.
+pub fn settle<S: Store>(store: &mut S, pending: &mut Pending) -> Result<Changed, S::Error> {
+    let mut changed = Changed::default();
+    for desk in std::mem::take(&mut pending.desks) {
+        refold(store, &desk, &mut changed)?;
     }
     Ok(changed)
 }
@@ -160,6 +246,7 @@ fn apply_notification<S: Store>(
     notification: &CallGearNotification,
     received_at: Timestamp,
     changed: &mut Changed,
+    pending: &mut Pending,
 ) -> Result<(), S::Error> {
     let id = notification.call_session_id();
     let mut record = store.session(id)?.unwrap_or_else(|| SessionRecord::new(id));
@@ -168,19 +255,26 @@ fn apply_notification<S: Store>(
     }
     store.put_session(record)?;
     changed.sessions.insert(id);
-    reroute_and_refold(store, &[id], changed)
+    reroute(store, &[id], changed, pending)
 }
 
 fn apply_native<S: Store>(
     store: &mut S,
     event: &NativeEvent,
     changed: &mut Changed,
+    pending: &mut Pending,
 ) -> Result<(), S::Error> {
     match event {
         NativeEvent::UpsertAgent(upsert) => {
-            let mut directory = store.directory()?;
-            if directory.insert(upsert.clone()) {
-                store.put_directory(directory)?;
+            // Desks waiting to be re-derived are derived with the mapping
+            // their events saw, as `apply` per event would have.
+            if !pending.is_empty() {
+                let timeline = store.timeline()?;
+                if store.with_directory(|d| d.changes_mapping(&timeline, upsert))? {
+                    changed.extend(settle(store, pending)?);
+                }
+            }
+            if store.insert_upsert(upsert)? {
                 changed.agents = true;
             }
         }
@@ -193,10 +287,10 @@ fn apply_native<S: Store>(
             if record.add_filing(filing) {
                 store.put_session(record)?;
                 changed.sessions.insert(id);
-                reroute_and_refold(store, &[id], changed)?;
+                reroute(store, &[id], changed, pending)?;
             }
         }
-        NativeEvent::LinkPhoneToCustomer(link) => link_phone(store, link, changed)?,
+        NativeEvent::LinkPhoneToCustomer(link) => link_phone(store, link, changed, pending)?,
         NativeEvent::UpsertCustomer(edit) => {
             let mut desk = match store.desk(&edit.customer_id)? {
                 Some(desk) => desk,
@@ -204,7 +298,7 @@ fn apply_native<S: Store>(
             };
             if desk.add_profile_edit(edit.clone()) {
                 store.put_desk(desk)?;
-                refold(store, &edit.customer_id, changed)?;
+                pending.mark(&edit.customer_id);
             }
         }
         NativeEvent::SetTicketStatus(_)
@@ -221,7 +315,7 @@ fn apply_native<S: Store>(
             if record.add_edit(edit) {
                 store.put_session(record)?;
                 changed.sessions.insert(id);
-                reroute_and_refold(store, &[id], changed)?;
+                reroute(store, &[id], changed, pending)?;
             }
         }
     }
@@ -232,6 +326,7 @@ fn link_phone<S: Store>(
     store: &mut S,
     link: &LinkPhoneToCustomer,
     changed: &mut Changed,
+    pending: &mut Pending,
 ) -> Result<(), S::Error> {
     let mut record = store
         .phone(&link.phone)?
@@ -281,10 +376,9 @@ fn link_phone<S: Store>(
             }
         }
     }
-    reroute_and_refold(store, &sessions, changed)?;
-    for customer in [before, after] {
-        refold(store, &customer, changed)?;
-    }
+    reroute(store, &sessions, changed, pending)?;
+    pending.mark(&before);
+    pending.mark(&after);
     Ok(())
 }
 
@@ -318,12 +412,13 @@ fn route<S: Store>(store: &S, record: &SessionRecord) -> Result<Option<CustomerI
     }))
 }
 
-fn reroute_and_refold<S: Store>(
+/// Routes `sessions` anew (R19) and marks the desks they leave and join.
+fn reroute<S: Store>(
     store: &mut S,
     sessions: &[SessionId],
     changed: &mut Changed,
+    pending: &mut Pending,
 ) -> Result<(), S::Error> {
-    let mut desks = BTreeSet::new();
     for &id in sessions {
         let Some(mut record) = store.session(id)? else {
             continue;
@@ -335,7 +430,7 @@ fn reroute_and_refold<S: Store>(
                     desk.sessions.remove(&id);
                     store.put_desk(desk)?;
                 }
-                desks.insert(old.clone());
+                pending.mark(old);
             }
             if let Some(new) = &new_route {
                 let mut desk = match store.desk(new)? {
@@ -350,10 +445,9 @@ fn reroute_and_refold<S: Store>(
             store.put_session(record)?;
             changed.sessions.insert(id);
         }
-        desks.extend(new_route);
-    }
-    for desk in desks {
-        refold(store, &desk, changed)?;
+        if let Some(new) = &new_route {
+            pending.mark(new);
+        }
     }
     Ok(())
 }
@@ -372,11 +466,12 @@ fn refold<S: Store>(store: &mut S, customer: &str, changed: &mut Changed) -> Res
     }
     let calls: Vec<Call> = records.iter().map(|r| r.call(&timeline)).collect();
     let pairs: Vec<(&SessionRecord, &Call)> = records.iter().zip(calls.iter()).collect();
-    let before = desk.clone();
+    let before_tickets = std::mem::take(&mut desk.tickets);
+    let before_customer = desk.customer.take();
     desk.refold(&pairs);
 
-    for id in before.tickets.keys().chain(desk.tickets.keys()) {
-        if before.tickets.get(id) != desk.tickets.get(id) {
+    for id in before_tickets.keys().chain(desk.tickets.keys()) {
+        if before_tickets.get(id) != desk.tickets.get(id) {
             changed.tickets.insert(id.clone());
         }
     }
@@ -398,7 +493,7 @@ fn refold<S: Store>(store: &mut S, customer: &str, changed: &mut Changed) -> Res
         // Same as never created: the state must not keep traces of delivery order (R17).
         store.delete_desk(&desk.id)?;
         changed.customers.insert(desk.id.clone());
-    } else if desk != before {
+    } else if desk.tickets != before_tickets || desk.customer != before_customer {
         changed.customers.insert(desk.id.clone());
         store.put_desk(desk)?;
     }
@@ -462,6 +557,12 @@ impl Store for State {
     fn put_directory(&mut self, directory: Directory) -> Result<(), Infallible> {
         self.directory = directory;
         Ok(())
+    }
+    fn with_directory<R>(&self, f: impl FnOnce(&Directory) -> R) -> Result<R, Infallible> {
+        Ok(f(&self.directory))
+    }
+    fn insert_upsert(&mut self, upsert: &UpsertAgent) -> Result<bool, Infallible> {
+        Ok(self.directory.insert(upsert.clone()))
     }
     fn put_phone(&mut self, record: PhoneRecord) -> Result<(), Infallible> {
         self.phones.insert(record.phone.clone(), record);

@@ -1,7 +1,9 @@
 //! Test builders shared by the domain's and the projections' tests (feature
-//! `testing`): times as seconds after [`T0`], and a CallGear notification builder.
+//! `testing`): times as seconds after [`T0`], a CallGear notification builder and
+//! contact-centre events from their JSON fields.
 
 use crate::callgear::CallInfo;
+use crate::contact::ContactEvent;
 use crate::{CallGearKind, CallGearNotification, Direction, Event, Phone, Timestamp};
 
 pub const T0: i64 = 1_712_300_000_000_000;
@@ -79,4 +81,23 @@ impl N {
     pub fn ev(self) -> Event {
         Event::CallGear(Box::new(self.0))
     }
+}
+
+/// A contact-centre event of `call_id` at `t(seconds)`; `fields` are the JSON
+/// members besides `v`, `at` and `call_id`, e.g. `r#""type":"queue_entered","queue":"Q""#`.
+/// Panics on an event the feed would refuse.
+pub fn contact(call_id: &str, seconds: i64, fields: &str) -> ContactEvent {
+    let text = format!(
+        r#"{{"v":1,"at":"{}","call_id":{},{fields}}}"#,
+        t(seconds).to_rfc3339(),
+        serde_json::to_string(call_id).expect("a JSON string")
+    );
+    let event: ContactEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    event.check().unwrap_or_else(|e| panic!("{text}: {e}"));
+    event
+}
+
+/// [`contact`] as a log event.
+pub fn cc(call_id: &str, seconds: i64, fields: &str) -> Event {
+    Event::Contact(Box::new(contact(call_id, seconds, fields)))
 }

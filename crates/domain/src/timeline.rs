@@ -26,7 +26,7 @@ use crate::contact::{
 };
 use crate::directory::MappingTimeline;
 use crate::phone::Phone;
-use crate::session::{CallDirection, SessionRecord};
+use crate::session::{Call, CallDirection, SessionRecord};
 use crate::time::Timestamp;
 
 /// A contact-centre call keeps at most this many distinct events (R33). The
@@ -634,10 +634,13 @@ impl Fold {
                     MessagePurpose::SilentCall => Some("silent call message"),
                     MessagePurpose::Other => None,
                 };
+                // Reported once played: it began `seconds` earlier (not before the call).
+                let began = Timestamp(at.0.saturating_sub(i64::from(*seconds) * 1_000_000))
+                    .max(self.started_at.unwrap_or(at));
                 self.closed(
                     TimelineKind::Menu,
+                    began,
                     at,
-                    plus_seconds(at, *seconds),
                     None,
                     Some(message.clone()),
                     label,
@@ -1312,12 +1315,7 @@ pub fn callgear_archive(record: &SessionRecord, mapping: &MappingTimeline) -> Ca
         .collect();
     let mut phones: Vec<Phone> = call.phone.iter().cloned().collect();
     phones.sort();
-    let outcome = match (call.answered, call.ended(), call.direction) {
-        (true, _, _) => Outcome::Answered,
-        (false, false, _) => Outcome::InProgress,
-        (false, true, CallDirection::Inbound) => Outcome::Abandoned,
-        (false, true, CallDirection::Outbound) => Outcome::NoAnswer,
-    };
+    let outcome = callgear_outcome(&call);
     let summary = CallSummary {
         id: call.session_id.to_string(),
         direction: match call.direction {
@@ -1352,6 +1350,18 @@ pub fn callgear_archive(record: &SessionRecord, mapping: &MappingTimeline) -> Ca
         truncated: false,
     };
     CallArchive { timeline, summary }
+}
+
+/// A CallGear call's outcome (R41): answered → `Answered`; ended without a
+/// conversation → `Abandoned` (inbound: SPEC's missed call) or `NoAnswer`
+/// (outbound); else `InProgress`.
+pub fn callgear_outcome(call: &Call) -> Outcome {
+    match (call.answered, call.ended(), call.direction) {
+        (true, _, _) => Outcome::Answered,
+        (false, false, _) => Outcome::InProgress,
+        (false, true, CallDirection::Inbound) => Outcome::Abandoned,
+        (false, true, CallDirection::Outbound) => Outcome::NoAnswer,
+    }
 }
 
 /// The summary of a CallGear call: `callgear_archive(record, mapping).summary`.

@@ -8,7 +8,10 @@
 
 mod support;
 
-use domain::{Event, TicketStatus};
+use std::collections::BTreeSet;
+
+use domain::state::{apply_deferred, settle, Pending};
+use domain::{Event, State, TicketStatus};
 use proptest::prelude::*;
 use support::*;
 
@@ -227,60 +230,137 @@ fn scenario() -> impl Strategy<Value = (Vec<CallSpec>, Vec<(u32, u8)>, Option<i6
     })
 }
 
+/// The events of `specs` in order, and the same deliveries shuffled with
+/// duplicates (agent actions keep their relative order).
+fn streams(
+    specs: &[CallSpec],
+    shuffle: &[(u32, u8)],
+    link_at: Option<i64>,
+) -> (Vec<Event>, Vec<Event>) {
+    let mut in_order = team();
+    let mut deliveries = Vec::new();
+    let mut actions = Vec::new();
+    for (index, spec) in specs.iter().enumerate() {
+        if let Some(at) = link_at.filter(|at| *at < spec.start) {
+            if !actions
+                .iter()
+                .any(|e| matches!(e, Event::Native(n) if n.type_name() == "link_phone_to_customer"))
+            {
+                let link_events = vec![
+                    ev(customer("alice", "acme", "ACME", at - 1)),
+                    ev(link("alice", PHONES[0], "acme", at)),
+                ];
+                in_order.extend(link_events.iter().cloned());
+                actions.extend(link_events);
+            }
+        }
+        let (calls, acts) = events_of(index, spec, specs);
+        in_order.extend(calls.iter().cloned());
+        in_order.extend(acts.iter().cloned());
+        deliveries.extend(calls);
+        actions.extend(acts);
+    }
+    // Shuffle: every delivery gets a random key, and a duplicate when its dice say 0.
+    let mut keyed: Vec<(u32, usize, Event)> = Vec::new();
+    for (i, event) in deliveries.into_iter().enumerate() {
+        let (key, dice) = shuffle[i % shuffle.len()];
+        if dice == 0 {
+            keyed.push((key.rotate_left(7), i, event.clone()));
+        }
+        keyed.push((key, i, event));
+    }
+    // Agent actions keep their relative order, at random places among the deliveries.
+    for (i, event) in actions.into_iter().enumerate() {
+        let (key, _) = shuffle[(i * 5 + 3) % shuffle.len()];
+        keyed.push((key, usize::MAX, event));
+    }
+    keyed.sort_by_key(|(key, i, _)| (*key, *i));
+    let native_slots: Vec<usize> = keyed
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, i, _))| *i == usize::MAX)
+        .map(|(slot, _)| slot)
+        .collect();
+    let natives_in_order: Vec<Event> = in_order
+        .iter()
+        .skip(team().len())
+        .filter(|event| matches!(event, Event::Native(_)))
+        .cloned()
+        .collect();
+    let mut shuffled: Vec<Event> = keyed.into_iter().map(|(_, _, event)| event).collect();
+    for (slot, event) in native_slots.into_iter().zip(natives_in_order) {
+        shuffled[slot] = event;
+    }
+    let shuffled = team().into_iter().chain(shuffled).collect::<Vec<_>>();
+
+    (in_order, shuffled)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn r17_any_order_and_duplicates_give_identical_state((specs, shuffle, link_at) in scenario()) {
-        let mut in_order = team();
-        let mut deliveries = Vec::new();
-        let mut actions = Vec::new();
-        for (index, spec) in specs.iter().enumerate() {
-            if let Some(at) = link_at.filter(|at| *at < spec.start) {
-                if !actions.iter().any(|e| matches!(e, Event::Native(n) if n.type_name() == "link_phone_to_customer")) {
-                    let link_events =
-                        vec![ev(customer("alice", "acme", "ACME", at - 1)), ev(link("alice", PHONES[0], "acme", at))];
-                    in_order.extend(link_events.iter().cloned());
-                    actions.extend(link_events);
-                }
-            }
-            let (calls, acts) = events_of(index, spec, &specs);
-            in_order.extend(calls.iter().cloned());
-            in_order.extend(acts.iter().cloned());
-            deliveries.extend(calls);
-            actions.extend(acts);
-        }
-        // Shuffle: every delivery gets a random key, and a duplicate when its dice say 0.
-        let mut keyed: Vec<(u32, usize, Event)> = Vec::new();
-        for (i, event) in deliveries.into_iter().enumerate() {
-            let (key, dice) = shuffle[i % shuffle.len()];
-            if dice == 0 {
-                keyed.push((key.rotate_left(7), i, event.clone()));
-            }
-            keyed.push((key, i, event));
-        }
-        // Agent actions keep their relative order, at random places among the deliveries.
-        for (i, event) in actions.into_iter().enumerate() {
-            let (key, _) = shuffle[(i * 5 + 3) % shuffle.len()];
-            keyed.push((key, usize::MAX, event));
-        }
-        keyed.sort_by_key(|(key, i, _)| (*key, *i));
-        let native_slots: Vec<usize> =
-            keyed.iter().enumerate().filter(|(_, (_, i, _))| *i == usize::MAX).map(|(slot, _)| slot).collect();
-        let natives_in_order: Vec<Event> = in_order
-            .iter()
-            .skip(team().len())
-            .filter(|event| matches!(event, Event::Native(_)))
-            .cloned()
-            .collect();
-        let mut shuffled: Vec<Event> = keyed.into_iter().map(|(_, _, event)| event).collect();
-        for (slot, event) in native_slots.into_iter().zip(natives_in_order) {
-            shuffled[slot] = event;
-        }
-        let shuffled = team().into_iter().chain(shuffled).collect::<Vec<_>>();
-
+        let (in_order, shuffled) = streams(&specs, &shuffle, link_at);
         let expected = snapshot(&given(in_order));
         let actual = snapshot(&given(shuffled));
         prop_assert!(expected == actual, "states differ:\n--- in order\n{}\n--- shuffled\n{}", expected, actual);
+    }
+}
+
+/// Applies `events` with [`domain::state::apply_deferred`], settling after
+/// every event whose `cut` is set and at the end; checks on the way that each
+/// settle reports every ticket that differs from before the batch.
+fn batched(events: &[Event], cuts: &[bool]) -> Result<State, TestCaseError> {
+    let mut state = State::default();
+    let mut pending = Pending::default();
+    let mut before = state.tickets();
+    let mut reported = BTreeSet::new();
+    for (i, event) in events.iter().enumerate() {
+        let changed = apply_deferred(&mut state, event, t(100_000 + i as i64), &mut pending)
+            .unwrap_or_else(|never| match never {});
+        reported.extend(changed.tickets);
+        if cuts.get(i).copied().unwrap_or(false) || i + 1 == events.len() {
+            let changed = settle(&mut state, &mut pending).unwrap_or_else(|never| match never {});
+            prop_assert!(pending.is_empty());
+            reported.extend(changed.tickets);
+            let after = state.tickets();
+            for id in before.keys().chain(after.keys()) {
+                if before.get(id) != after.get(id) {
+                    prop_assert!(reported.contains(id), "ticket {} changed unreported", id);
+                }
+            }
+            before = after;
+            reported.clear();
+        }
+    }
+    Ok(state)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Settling desks once per batch gives the records that re-deriving after
+    /// every event gives, wherever the batches are cut — also when operators
+    /// change hands (upsert_agent) in the middle of a batch.
+    #[test]
+    fn deferred_refolds_give_the_same_state_as_per_event_folding(
+        (specs, shuffle, link_at) in scenario(),
+        cuts in prop::collection::vec(prop::bool::weighted(0.1), 0..120),
+        remaps in prop::collection::vec((0usize..120, 0i64..4000, 0u8..3), 0..3),
+    ) {
+        let (_, mut events) = streams(&specs, &shuffle, link_at);
+        // Operator 9 (unmapped) goes to bob, operator 1 from alice to carol, alice gets 9.
+        for (place, at, which) in remaps {
+            let remap = match which {
+                0 => agent("bob", &[2, 9], at),
+                1 => agent("carol", &[3, 1], at),
+                _ => agent("alice", &[9], at),
+            };
+            events.insert(place.min(events.len()), remap);
+        }
+        let expected = snapshot(&given(events.iter().cloned()));
+        let actual = snapshot(&batched(&events, &cuts)?);
+        prop_assert!(expected == actual, "states differ:\n--- per event\n{}\n--- batched\n{}", expected, actual);
     }
 }

@@ -632,8 +632,9 @@ fn progressive_silent_call() -> Vec<ContactEvent> {
             json!({"type":"outbound_ordered","queue":"Campaign spring","phone":"4520304053","mode":"progressive","campaign":"spring"}),
         ),
         ev(12, json!({"type":"outbound_result","result":"answered"})),
+        // Reported when it has played: 8 s from 12 s.
         ev(
-            12,
+            20,
             json!({"type":"message_played","message":"Silent call notice","purpose":"silent_call","seconds":8}),
         ),
         ev(20, json!({"type":"call_ended"})),
@@ -670,8 +671,9 @@ fn welcome_message() -> Vec<ContactEvent> {
             json!({"type":"queue_left","queue":"Support","reason":"answered"}),
         ),
         ev(25, json!({"type":"agent_answered","agent_id":"alice"})),
+        // Reported when it has played: 4 s from the answer.
         ev(
-            25,
+            29,
             json!({"type":"message_played","message":"Recorded for quality","purpose":"welcome","seconds":4}),
         ),
         ev(145, json!({"type":"agent_hung_up","agent_id":"alice"})),
@@ -718,6 +720,64 @@ fn inbound_caller_hanging_up_in_the_queue_is_abandoned_and_a_running_call_in_pro
     let archive = check(&abandoned, &["Queue @5 +75 place=Support label=abandoned"]);
     assert_eq!(archive.summary.outcome, Outcome::Abandoned);
     assert!(archive.summary.agents.is_empty());
+}
+
+/// The example call of docs/events.md (`c-1001`), as the feed documents it.
+#[test]
+fn the_feed_documentation_example_call() {
+    let text = r#"
+{"v":1,"type":"call_started","at":"2024-04-05T09:00:00Z","call_id":"c-1001","kind":"inbound","phone":"+79161234567","line":"+74993720692"}
+{"v":1,"type":"menu_entered","at":"2024-04-05T09:00:01Z","call_id":"c-1001","menu":"Main menu"}
+{"v":1,"type":"menu_left","at":"2024-04-05T09:00:11Z","call_id":"c-1001","menu":"Main menu"}
+{"v":1,"type":"queue_entered","at":"2024-04-05T09:00:12Z","call_id":"c-1001","queue":"Support"}
+{"v":1,"type":"agent_offered","at":"2024-04-05T09:00:36Z","call_id":"c-1001","agent_id":"alice"}
+{"v":1,"type":"queue_left","at":"2024-04-05T09:00:40Z","call_id":"c-1001","queue":"Support","reason":"answered"}
+{"v":1,"type":"agent_answered","at":"2024-04-05T09:00:40Z","call_id":"c-1001","agent_id":"alice"}
+{"v":1,"type":"message_played","at":"2024-04-05T09:00:44Z","call_id":"c-1001","message":"Welcome","purpose":"welcome","seconds":4}
+{"v":1,"type":"consult_started","at":"2024-04-05T09:02:00Z","call_id":"c-1001","agent_id":"alice","target_agent_id":"bob"}
+{"v":1,"type":"consult_answered","at":"2024-04-05T09:02:06Z","call_id":"c-1001","agent_id":"alice","target_agent_id":"bob"}
+{"v":1,"type":"consult_ended","at":"2024-04-05T09:03:30Z","call_id":"c-1001","agent_id":"alice","target_agent_id":"bob"}
+{"v":1,"type":"agent_hung_up","at":"2024-04-05T09:04:31Z","call_id":"c-1001","agent_id":"alice"}
+{"v":1,"type":"call_ended","at":"2024-04-05T09:04:31Z","call_id":"c-1001"}
+{"v":1,"type":"survey_registered","at":"2024-04-05T09:05:02Z","call_id":"c-1001","agent_id":"alice","survey":"Billing question"}
+"#;
+    let mut record = ContactCallRecord::new("c-1001");
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let event: ContactEvent = serde_json::from_str(line).expect(line);
+        record.add(&event);
+    }
+    let archive = record.fold();
+    let lines: Vec<String> = archive
+        .timeline
+        .iter()
+        .map(|e| {
+            format!(
+                "{:?} {} +{} {} {} {} {}",
+                e.kind,
+                e.start,
+                e.seconds,
+                e.agent_id.as_deref().unwrap_or("-"),
+                e.place.as_deref().unwrap_or("-"),
+                e.label.as_deref().unwrap_or("-"),
+                e.survey.as_deref().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "Menu 2024-04-05T09:00:01Z +10 - Main menu - -",
+            "Queue 2024-04-05T09:00:12Z +28 - Support - -",
+            "Conversation 2024-04-05T09:00:40Z +231 alice Support - Billing question",
+            "Menu 2024-04-05T09:00:40Z +4 - Welcome welcome message -",
+            "Consult 2024-04-05T09:02:06Z +84 bob - consulted by alice -",
+        ]
+    );
+    let s = &archive.summary;
+    assert_eq!(s.phone.as_deref(), Some("+79161234567"));
+    assert_eq!((s.wait_seconds, s.talk_seconds), (28, 231));
+    assert_eq!(s.agents, ["alice", "bob"]);
+    assert_eq!(s.outcome, Outcome::Answered);
 }
 
 // ---------------------------------------------------------------------------

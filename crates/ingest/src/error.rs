@@ -11,6 +11,11 @@ pub enum Error {
     NotFound,
     #[error("body larger than {limit_bytes} bytes")]
     BodyTooLarge { limit_bytes: usize },
+    /// An NDJSON batch over the events endpoint's bound: nothing is stored.
+    #[error(
+        "the batch holds {events} events (at most {limit_events}); send it in smaller batches"
+    )]
+    TooManyEvents { events: usize, limit_events: usize },
     #[error("could not read the request body: {0}")]
     BadBody(String),
     /// Unreadable even leniently; kept in quarantine.
@@ -36,6 +41,7 @@ impl Error {
         match self {
             Error::NotFound => "not_found",
             Error::BodyTooLarge { .. } => "body_too_large",
+            Error::TooManyEvents { .. } => "too_many_events",
             Error::BadBody(_) => "bad_body",
             Error::Malformed { .. } => "quarantined",
             Error::Overloaded => "overloaded",
@@ -61,12 +67,17 @@ impl IntoResponse for Error {
             Error::NotFound => (
                 StatusCode::NOT_FOUND,
                 json!({"status": "rejected", "error": "not_found",
-                       "message": "no webhook at this URL (check the token and the suffix)"}),
+                       "message": "no webhook at this URL (check the token and the path)"}),
             ),
             Error::BodyTooLarge { limit_bytes } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"status": "rejected", "error": "body_too_large",
                        "message": self.to_string(), "limit_bytes": limit_bytes}),
+            ),
+            Error::TooManyEvents { limit_events, .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"status": "rejected", "error": "too_many_events",
+                       "message": self.to_string(), "limit_events": limit_events}),
             ),
             Error::BadBody(_) => (
                 StatusCode::BAD_REQUEST,

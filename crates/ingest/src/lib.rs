@@ -7,11 +7,13 @@
 
 pub mod callgear;
 mod error;
+pub mod feed;
 pub mod http;
 mod service;
 
 pub use error::Error;
 pub use service::{
     contact_event, dedupe_key, native_event, parse_contact, parse_event_line, parse_native,
-    Delivery, Ingestor, Item, Options, Outcome, Prepared, Submitted, BODY_BYTES_MAX,
+    prepare_contact, Delivery, Ingestor, Item, Options, Outcome, Prepared, Submitted,
+    BODY_BYTES_MAX,
 };

@@ -1,4 +1,4 @@
-use crate::callgear;
+use crate::{callgear, feed};
 use domain::{CallGearKind, ContactBody, ContactEvent, Event, NativeEvent, Source, Timestamp};
 use eventlog::{AppendOutcome, EventLog, NewEvent, NewQuarantine, QuarantineRecord};
 use std::sync::Arc;
@@ -96,10 +96,34 @@ pub fn parse_native(raw: &[u8]) -> Result<NativeEvent, String> {
 /// Reads a contact-centre event (format version 1, `domain::contact`) and
 /// checks what serde cannot (version, empty or over-long ids).
 pub fn parse_contact(raw: &[u8]) -> Result<ContactEvent, String> {
-    let event: ContactEvent =
-        serde_json::from_slice(raw).map_err(|e| format!("not a contact-centre event: {e}"))?;
-    event.check()?;
-    Ok(event)
+    feed::read_contact(raw).map_err(|e| e.reason)
+}
+
+/// A contact-centre event as delivered (a body, or one line of an NDJSON batch):
+/// the log entry, or its quarantine record with the reason. The raw bytes are
+/// kept exactly either way.
+pub fn prepare_contact(raw: Vec<u8>, received_at: Timestamp) -> Prepared {
+    match feed::read_contact(&raw) {
+        Ok(event) => Prepared::Event(contact_event(event, raw, received_at)),
+        Err(error) => Prepared::Quarantine {
+            field: error.field,
+            item: NewQuarantine {
+                received_at,
+                source: Source::Native,
+                kind: error.kind.to_string(),
+                reason: error.reason,
+                raw,
+            },
+        },
+    }
+}
+
+/// Whether a quarantine record holds a contact-centre event (source native, kind
+/// a format-version-1 type or [`feed::UNREADABLE_KIND`]).
+fn is_contact_record(record: &QuarantineRecord) -> bool {
+    record.source == Source::Native
+        && (record.kind == feed::UNREADABLE_KIND
+            || ContactBody::TYPE_NAMES.contains(&record.kind.as_str()))
 }
 
 /// The log entry for a contact-centre event. Unlike an agent action, its dedupe
@@ -127,7 +151,8 @@ pub fn parse_event_line(raw: Vec<u8>, received_at: Timestamp) -> Result<NewEvent
         #[serde(borrow, rename = "type")]
         kind: Option<std::borrow::Cow<'a, str>>,
     }
-    let tag: Tag = serde_json::from_slice(&raw).map_err(|e| format!("not a native event: {e}"))?;
+    let tag: Tag = serde_json::from_slice(feed::without_bom(&raw))
+        .map_err(|e| format!("not a native event: {e}"))?;
     let contact = tag
         .kind
         .as_deref()
@@ -247,6 +272,96 @@ impl Ingestor {
         self.submit_items_blocking(deliveries.into_iter().map(Item::CallGear).collect())
     }
 
+    /// Delivers contact-centre events (one request to the events endpoint): the
+    /// readable ones go to the log in **one** append request (one group commit,
+    /// positions in the given order), the others to the quarantine; answers once
+    /// all of it is durable. Outcomes keep the order of `raws`, each with the
+    /// event's `type` (or [`feed::UNREADABLE_KIND`]).
+    ///
+    /// On an error (e.g. the log's queue is full) part of it may be stored; sending
+    /// the same events again is safe, since both the log and the quarantine
+    /// recognise repeats.
+    pub async fn deliver_contacts(
+        &self,
+        raws: Vec<Vec<u8>>,
+        received_at: Timestamp,
+    ) -> Result<Vec<(&'static str, Outcome)>, eventlog::Error> {
+        let mut events = Vec::new();
+        let mut slots = Vec::with_capacity(raws.len());
+        let mut quarantines = Vec::new();
+        let single = raws.len() == 1;
+        for raw in raws {
+            match feed::read_contact(&raw) {
+                Ok(event) => {
+                    if let (true, Some(call_id)) = (single, event.call_id()) {
+                        tracing::Span::current().record("call_id", call_id);
+                    }
+                    slots.push(Slot::Appended(event.type_name()));
+                    events.push(contact_event(event, raw, received_at));
+                }
+                Err(error) => {
+                    slots.push(Slot::Quarantined {
+                        kind: error.kind,
+                        reason: error.reason.clone(),
+                        field: error.field,
+                    });
+                    quarantines.push(NewQuarantine {
+                        received_at,
+                        source: Source::Native,
+                        kind: error.kind.to_string(),
+                        reason: error.reason,
+                        raw,
+                    });
+                }
+            }
+        }
+        // Every request is queued before any is awaited, so they share group commits.
+        let append = (!events.is_empty()).then(|| self.log.append(events, None));
+        let receipts: Vec<_> = quarantines
+            .into_iter()
+            .map(|item| self.log.quarantine(item))
+            .collect();
+        let appended = match append {
+            Some(receipt) => receipt.await,
+            None => Ok(Vec::new()),
+        };
+        let mut stored = Vec::with_capacity(receipts.len());
+        let mut failure = None;
+        for receipt in receipts {
+            match receipt.await {
+                Ok(outcome) => stored.push(outcome.id()),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        let appended = appended?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let mut appended = appended.into_iter();
+        let mut stored = stored.into_iter();
+        Ok(slots
+            .into_iter()
+            .map(|slot| match slot {
+                Slot::Appended(kind) => (
+                    kind,
+                    outcome(appended.next().expect("one outcome per appended event")),
+                ),
+                Slot::Quarantined {
+                    kind,
+                    reason,
+                    field,
+                } => (
+                    kind,
+                    Outcome::Quarantined {
+                        id: stored.next().expect("one id per quarantined event"),
+                        reason,
+                        field,
+                    },
+                ),
+            })
+            .collect())
+    }
+
     /// [`Ingestor::submit_many_blocking`] for a mix of CallGear deliveries and
     /// native events, appended in the given order.
     pub fn submit_items_blocking(&self, items: Vec<Item>) -> Result<Submitted, eventlog::Error> {
@@ -277,7 +392,8 @@ impl Ingestor {
         Ok(Submitted { slots, receipt })
     }
 
-    /// Re-reads quarantined CallGear deliveries with the current parser. Those
+    /// Re-reads quarantined CallGear deliveries and contact-centre events with the
+    /// current parsers (`callgear::parse`, [`parse_contact`]). Those
     /// that now parse are appended (deduplicated) and leave the quarantine; the
     /// rest stay. Returns (record, outcome) for every record tried.
     pub fn reprocess_quarantine_blocking(
@@ -286,19 +402,25 @@ impl Ingestor {
     ) -> Result<Vec<(QuarantineRecord, Outcome)>, eventlog::Error> {
         let mut results = Vec::new();
         for record in self.log.quarantined()? {
-            if only.is_some_and(|id| id != record.id) || record.source != Source::CallGear {
+            if only.is_some_and(|id| id != record.id) {
                 continue;
             }
-            let Some(kind) = CallGearKind::parse(&record.kind) else {
+            let prepared = if is_contact_record(&record) {
+                prepare_contact(record.raw.clone(), record.received_at)
+            } else if record.source == Source::CallGear {
+                let Some(kind) = CallGearKind::parse(&record.kind) else {
+                    continue;
+                };
+                self.prepare(Delivery {
+                    kind,
+                    raw: record.raw.clone(),
+                    received_at: record.received_at,
+                    timezone: None,
+                })
+            } else {
                 continue;
             };
-            let delivery = Delivery {
-                kind,
-                raw: record.raw.clone(),
-                received_at: record.received_at,
-                timezone: None,
-            };
-            let outcome = match self.prepare(delivery) {
+            let outcome = match prepared {
                 Prepared::Event(event) => {
                     let appended = self.log.append(vec![event], None).wait()?;
                     self.log.remove_quarantined(record.id).wait()?;
@@ -314,6 +436,16 @@ impl Ingestor {
         }
         Ok(results)
     }
+}
+
+/// Where the outcome of one contact-centre event comes from.
+enum Slot {
+    Appended(&'static str),
+    Quarantined {
+        kind: &'static str,
+        reason: String,
+        field: Option<String>,
+    },
 }
 
 /// A chunk of deliveries whose append is queued in the log.

@@ -25,6 +25,8 @@ pub(crate) enum Kind {
     Session,
     Desk,
     Ticket,
+    ContactCall,
+    Archive,
     /// A statistics call record (`stats`).
     CallRecord,
     /// Live dashboard state (`stats::live`).
@@ -43,9 +45,11 @@ impl Kind {
             Kind::Session => keys::SESSION,
             Kind::Desk => keys::DESK,
             Kind::Ticket => keys::TICKET,
+            Kind::ContactCall => keys::CONTACT_CALL,
+            Kind::Archive => keys::ARCHIVE,
             Kind::CallRecord => b'R',
             Kind::LiveCall => b'L',
-            Kind::LiveAgent => b'A',
+            Kind::LiveAgent => b'G',
             Kind::Dashboard => b'B',
             Kind::StatsContactCall => b'n',
         }

@@ -18,6 +18,7 @@ use domain::{Channel, Phone, Ticket, TicketStatus};
 use crate::codec::{self, Kind};
 use crate::keys::{self, Field};
 use crate::views::Views;
+use crate::write::Writer;
 use crate::Error;
 
 /// The most nodes one `tickets` page returns; larger `first` values are clamped.
@@ -70,22 +71,22 @@ impl TicketView {
 
 /// Stages the change of one ticket's view and index entries.
 pub(crate) fn stage(
-    batch: &mut sled::Batch,
+    writer: &mut Writer<'_>,
     id: &str,
     old: Option<&TicketView>,
     new: Option<&TicketView>,
-) {
+) -> Result<(), Error> {
     let old_keys = old.map(TicketView::index_keys).unwrap_or_default();
     let new_keys = new.map(TicketView::index_keys).unwrap_or_default();
     for key in old_keys.difference(&new_keys) {
-        batch.remove(key.as_slice());
+        writer.remove(key.as_slice())?;
     }
     for key in new_keys.difference(&old_keys) {
-        batch.insert(key.as_slice(), &[]);
+        writer.insert(key.as_slice(), Vec::new())?;
     }
     match new {
-        Some(view) => batch.insert(keys::ticket(id), codec::encode(Kind::Ticket, view)),
-        None => batch.remove(keys::ticket(id)),
+        Some(view) => writer.insert(keys::ticket(id), codec::encode(Kind::Ticket, view)),
+        None => writer.remove(keys::ticket(id)),
     }
 }
 

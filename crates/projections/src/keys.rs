@@ -11,13 +11,19 @@
 //! | `T` + ticket id | ticket view: the `Ticket` and the phones it is indexed under |
 //! | `o` + sort key | empty: every ticket, newest first |
 //! | `i` + field + value + sort key | empty: tickets by status, customer, ... |
+//! | `K` + call id | `ContactCallRecord`: a contact-centre call's events |
+//! | `A` + archive id | archive view: the call's `CallSummary` |
+//! | `a` + call sort key | empty: every call, newest start first |
+//! | `x` + field + value + call sort key | empty: calls by phone, agent, direction, outcome |
+//! | `@layout` | the layout version of this tree (u32 BE) |
 //! | `s` + ... | the statistics read model (`stats::keys`) |
 //!
 //! The sort key is `!(updated_at as order-preserving u64)` (8 bytes, so newer
 //! sorts first) followed by the ticket id (ties: id ascending). An index value is
 //! length-prefixed (u32 BE), so no value's prefix can match another's.
 
-use domain::{Channel, Phone, TicketStatus, Timestamp};
+use domain::contact::CallKind;
+use domain::{Channel, Outcome, Phone, TicketStatus, Timestamp};
 
 pub(crate) const CHECKPOINT: &[u8] = b"@checkpoint";
 pub(crate) const DIRECTORY: u8 = b'D';
@@ -27,6 +33,14 @@ pub(crate) const DESK: u8 = b'C';
 pub(crate) const TICKET: u8 = b'T';
 pub(crate) const ORDER: u8 = b'o';
 pub(crate) const INDEX: u8 = b'i';
+pub(crate) const CONTACT_CALL: u8 = b'K';
+pub(crate) const ARCHIVE: u8 = b'A';
+pub(crate) const ARCHIVE_ORDER: u8 = b'a';
+pub(crate) const ARCHIVE_INDEX: u8 = b'x';
+/// The layout of the tree: a store written with another one is cleared and
+/// rebuilt from the log when opened. 2: the archive (`K`, `A`, `a`, `x`).
+pub(crate) const LAYOUT: &[u8] = b"@layout";
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 
 pub(crate) fn directory() -> [u8; 1] {
     [DIRECTORY]
@@ -56,6 +70,14 @@ pub(crate) fn desk(id: &str) -> Vec<u8> {
 
 pub(crate) fn ticket(id: &str) -> Vec<u8> {
     prefixed(TICKET, id.as_bytes())
+}
+
+pub(crate) fn contact_call(call_id: &str) -> Vec<u8> {
+    prefixed(CONTACT_CALL, call_id.as_bytes())
+}
+
+pub(crate) fn archive(id: &str) -> Vec<u8> {
+    prefixed(ARCHIVE, id.as_bytes())
 }
 
 /// Newest first, then by id.
@@ -113,6 +135,37 @@ pub(crate) fn order_prefix() -> [u8; 1] {
     [ORDER]
 }
 
+/// What the call archive is indexed by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CallField<'a> {
+    Phone(&'a Phone),
+    Agent(&'a str),
+    Direction(CallKind),
+    Outcome(Outcome),
+}
+
+/// `x` + field tag + length-prefixed value: every entry of one archive index value.
+pub(crate) fn call_index_prefix(field: &CallField<'_>) -> Vec<u8> {
+    let (tag, value): (u8, &[u8]) = match field {
+        CallField::Phone(phone) => (b'p', phone.digits().as_bytes()),
+        CallField::Agent(id) => (b'a', id.as_bytes()),
+        CallField::Direction(CallKind::Inbound) => (b'd', b"i"),
+        CallField::Direction(CallKind::Outbound) => (b'd', b"o"),
+        CallField::Direction(CallKind::Internal) => (b'd', b"a"),
+        CallField::Outcome(outcome) => (b'o', outcome.as_str().as_bytes()),
+    };
+    let mut key = Vec::with_capacity(6 + value.len());
+    key.push(ARCHIVE_INDEX);
+    key.push(tag);
+    key.extend_from_slice(&(value.len() as u32).to_be_bytes());
+    key.extend_from_slice(value);
+    key
+}
+
+pub(crate) fn call_order_prefix() -> [u8; 1] {
+    [ARCHIVE_ORDER]
+}
+
 /// A key as people read it, for error messages.
 pub(crate) fn describe(key: &[u8]) -> String {
     let text = |rest: &[u8]| String::from_utf8_lossy(rest).into_owned();
@@ -126,6 +179,8 @@ pub(crate) fn describe(key: &[u8]) -> String {
         }
         Some((&DESK, rest)) => format!("customer {}", text(rest)),
         Some((&TICKET, rest)) => format!("ticket {}", text(rest)),
+        Some((&CONTACT_CALL, rest)) => format!("contact-centre call {}", text(rest)),
+        Some((&ARCHIVE, rest)) => format!("archived call {}", text(rest)),
         Some((&crate::stats::keys::PREFIX, _)) => crate::stats::keys::describe(key),
         _ => format!("key {}", text(key)),
     }

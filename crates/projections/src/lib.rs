@@ -9,6 +9,10 @@
 //! in one atomic sled batch. Restarting resumes from the checkpoint;
 //! [`Projector::rebuild_blocking`] clears the views and replays from position 0.
 //!
+//! The same tree holds the call archive (SPEC §4): contact-centre call records
+//! and one summary per call of either feed, indexed for [`Views::calls`]; the
+//! timeline of a call is folded on read ([`Views::archived_call`]).
+//!
 //! Reads ([`Views::ticket`], [`Views::tickets`], ...) see committed state only.
 //! `docs/projections.md` describes records, keys, indexes and checkpointing.
 //!
@@ -16,6 +20,7 @@
 //! [`Error::BadCursor`] (a client sent a cursor we did not issue). Domain
 //! rejections come back inside [`domain::command::Verdict`] from [`Views::validate`].
 
+mod archive;
 mod codec;
 mod error;
 mod index;
@@ -24,11 +29,13 @@ mod overlay;
 mod projector;
 pub mod stats;
 mod views;
+mod write;
 
+pub use archive::{CallFilter, CallPage, CALLS_FIRST_MAX};
 pub use error::Error;
 pub use index::{TicketFilter, TicketPage, TICKETS_FIRST_MAX};
 pub use projector::{
     BatchChanges, CallActivity, Handle, Options, Progress, Projector, BATCH_EVENTS_MAX,
-    CHANGES_QUEUE_MAX, NAME,
+    CHANGES_QUEUE_MAX, NAME, REBUILD_EVENTS_MAX,
 };
-pub use views::Views;
+pub use views::{StoredSize, Views};

@@ -5,18 +5,30 @@
 //! turns the dirty records, the re-indexed tickets and the checkpoint into one
 //! atomic sled batch. The overlay lives for one batch (at most
 //! `Options::batch_events_max` events), which bounds what it holds.
+//!
+//! It also keeps the archive's inputs: contact-centre call records
+//! ([`Overlay::after_event`] adds each contact event to its call's record) and
+//! the calls whose archive summary must be recomputed. A CallGear call's
+//! summary depends on the directory (operators → agents), so pending
+//! summaries are computed before an event that may change the directory
+//! ([`Overlay::before_event`]) and at the end of the batch: each is then what
+//! it would be right after the call's last event, whatever the batch size.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
+use domain::agent::UpsertAgent;
 use domain::directory::MappingTimeline;
-use domain::TicketId;
+use domain::timeline::{callgear_summary, ContactCallRecord};
+use domain::{CallSummary, Changed, Event, NativeEvent, TicketId};
 use domain::{CustomerId, Desk, Directory, Phone, PhoneRecord, SessionId, SessionRecord, Store};
 
+use crate::archive;
 use crate::codec::{self, Kind};
 use crate::index::{self, TicketView};
 use crate::keys;
 use crate::views::Views;
+use crate::write::{Commit, Writer};
 use crate::Error;
 
 struct Slot<T> {
@@ -35,6 +47,32 @@ pub(crate) struct Overlay<'v> {
     phones: Slots<Phone, PhoneRecord>,
     sessions: Slots<SessionId, SessionRecord>,
     desks: Slots<CustomerId, Desk>,
+    contacts: Slots<String, ContactCallRecord>,
+    /// Calls whose archive summary is not computed yet.
+    pending_sessions: BTreeSet<SessionId>,
+    pending_contacts: BTreeSet<String>,
+    /// Archive summaries computed in this batch, by archive id.
+    archive: BTreeMap<String, CallSummary>,
+}
+
+/// Calls `f` with the record under `key`, loading it once.
+fn with<K: Ord + Clone, T, R>(
+    slots: &Slots<K, T>,
+    key: &K,
+    load: impl FnOnce() -> Result<Option<T>, Error>,
+    f: impl FnOnce(Option<&T>) -> R,
+) -> Result<R, Error> {
+    if let Some(slot) = slots.borrow().get(key) {
+        return Ok(f(slot.value.as_ref()));
+    }
+    let value = load()?;
+    let result = f(value.as_ref());
+    let slot = Slot {
+        value,
+        dirty: false,
+    };
+    slots.borrow_mut().insert(key.clone(), slot);
+    Ok(result)
 }
 
 fn read<K: Ord + Clone, T: Clone>(
@@ -42,16 +80,7 @@ fn read<K: Ord + Clone, T: Clone>(
     key: &K,
     load: impl FnOnce() -> Result<Option<T>, Error>,
 ) -> Result<Option<T>, Error> {
-    if let Some(slot) = slots.borrow().get(key) {
-        return Ok(slot.value.clone());
-    }
-    let value = load()?;
-    let slot = Slot {
-        value: value.clone(),
-        dirty: false,
-    };
-    slots.borrow_mut().insert(key.clone(), slot);
-    Ok(value)
+    with(slots, key, load, |value| value.cloned())
 }
 
 fn write<K: Ord, T>(slots: &mut Slots<K, T>, key: K, value: Option<T>) {
@@ -59,7 +88,12 @@ fn write<K: Ord, T>(slots: &mut Slots<K, T>, key: K, value: Option<T>) {
 }
 
 /// Dirty records into the batch.
-fn stage<K, T>(batch: &mut sled::Batch, slots: Slots<K, T>, kind: Kind, key: impl Fn(&K) -> Vec<u8>)
+fn stage<K, T>(
+    writer: &mut Writer<'_>,
+    slots: Slots<K, T>,
+    kind: Kind,
+    key: impl Fn(&K) -> Vec<u8>,
+) -> Result<(), Error>
 where
     T: for<'a> rkyv::Serialize<
         rkyv::api::high::HighSerializer<
@@ -74,10 +108,11 @@ where
             continue;
         }
         match slot.value {
-            Some(value) => batch.insert(key(&k), codec::encode(kind, &value)),
-            None => batch.remove(key(&k)),
+            Some(value) => writer.insert(key(&k), codec::encode(kind, &value))?,
+            None => writer.remove(key(&k))?,
         }
     }
+    Ok(())
 }
 
 impl<'v> Overlay<'v> {
@@ -89,18 +124,121 @@ impl<'v> Overlay<'v> {
             phones: RefCell::default(),
             sessions: RefCell::default(),
             desks: RefCell::default(),
+            contacts: RefCell::default(),
+            pending_sessions: BTreeSet::new(),
+            pending_contacts: BTreeSet::new(),
+            archive: BTreeMap::new(),
         }
+    }
+
+    fn with_session<R>(
+        &self,
+        id: SessionId,
+        f: impl FnOnce(Option<&SessionRecord>) -> R,
+    ) -> Result<R, Error> {
+        with(
+            &self.sessions,
+            &id,
+            || self.views.load(Kind::Session, &keys::session(id)),
+            f,
+        )
+    }
+
+    fn with_desk<R>(&self, id: &str, f: impl FnOnce(Option<&Desk>) -> R) -> Result<R, Error> {
+        with(
+            &self.desks,
+            &id.to_owned(),
+            || self.views.load(Kind::Desk, &keys::desk(id)),
+            f,
+        )
+    }
+
+    fn contact(&self, call_id: &str) -> Result<Option<ContactCallRecord>, Error> {
+        read(&self.contacts, &call_id.to_owned(), || {
+            self.views
+                .load(Kind::ContactCall, &keys::contact_call(call_id))
+        })
+    }
+
+    /// Call before applying `event`: an event that may change the operator
+    /// mapping first settles the summaries computed with the mapping so far.
+    pub(crate) fn before_event(&mut self, event: &Event) -> Result<(), Error> {
+        if let Event::Native(native) = event {
+            if matches!(**native, NativeEvent::UpsertAgent(_)) {
+                self.settle_archive()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Call after applying `event` (which changed `changed`): a contact event
+    /// joins its call's record; a call whose events changed waits for its
+    /// summary. A CallGear summary depends only on the session's notifications
+    /// (and the mapping), so only a notification that changed its session
+    /// marks it, not the filings, edits and refolds that rewrite a session's
+    /// tickets.
+    pub(crate) fn after_event(&mut self, event: &Event, changed: &Changed) -> Result<(), Error> {
+        match event {
+            Event::Contact(contact) => {
+                if let Some(call_id) = contact.call_id() {
+                    let mut record = self
+                        .contact(call_id)?
+                        .unwrap_or_else(|| ContactCallRecord::new(call_id));
+                    if record.add(contact) {
+                        write(&mut self.contacts, call_id.to_owned(), Some(record));
+                        self.pending_contacts.insert(call_id.to_owned());
+                    }
+                }
+            }
+            Event::CallGear(notification) => {
+                let session = notification.call_session_id();
+                if changed.sessions.contains(&session) {
+                    self.pending_sessions.insert(session);
+                }
+            }
+            Event::Native(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Computes the summaries of every pending call.
+    fn settle_archive(&mut self) -> Result<(), Error> {
+        if !self.pending_sessions.is_empty() {
+            let timeline = self.timeline()?;
+            for id in std::mem::take(&mut self.pending_sessions) {
+                if let Some(record) = self.session(id)? {
+                    let summary = callgear_summary(&record, &timeline);
+                    self.archive.insert(summary.id.clone(), summary);
+                }
+            }
+        }
+        for call_id in std::mem::take(&mut self.pending_contacts) {
+            if let Some(record) = self.contact(&call_id)? {
+                let summary = record.fold().summary;
+                self.archive.insert(summary.id.clone(), summary);
+            }
+        }
+        Ok(())
     }
 
     /// The ticket as the overlay has it now, with the phones it is indexed under:
     /// the customer phones of the ticket's calls (each session's contact number).
+    /// (`state::find_ticket`, borrowing the desk instead of copying it.)
     fn ticket_view(&self, id: &str) -> Result<Option<TicketView>, Error> {
-        let Some(ticket) = domain::state::find_ticket(self, id)? else {
+        let Some(origin) = domain::ids::ticket_origin(id) else {
+            return Ok(None);
+        };
+        let Some(route) = self.with_session(origin, |s| s.and_then(|s| s.route.clone()))? else {
+            return Ok(None);
+        };
+        let Some(ticket) =
+            self.with_desk(&route, |d| d.and_then(|d| d.tickets.get(id).cloned()))?
+        else {
             return Ok(None);
         };
         let mut phones = BTreeSet::new();
         for &session in &ticket.calls {
-            if let Some(phone) = self.session(session)?.and_then(|r| r.phone()) {
+            if let Some(phone) = self.with_session(session, |s| s.and_then(|r| r.phone()))? {
                 phones.insert(phone);
             }
         }
@@ -113,24 +251,26 @@ impl<'v> Overlay<'v> {
     /// Writes every put, the index entries of `tickets` (and of the tickets of
     /// every rewritten session) and `checkpoint` in one atomic batch.
     pub(crate) fn commit(
-        self,
+        mut self,
         checkpoint: u64,
         mut tickets: BTreeSet<TicketId>,
+        commit: Commit,
         mut statistics: crate::stats::StatsBatch<'_>,
     ) -> Result<CommitStats, Error> {
+        self.settle_archive()?;
         // A session's phone may change without its tickets' content changing.
         for slot in self.sessions.borrow().values() {
             if let (true, Some(record)) = (slot.dirty, &slot.value) {
                 tickets.extend(record.tickets.iter().cloned());
             }
         }
-        let mut batch = sled::Batch::default();
+        let mut writer = Writer::new(self.views, commit);
         let mut stats = CommitStats::default();
         for id in &tickets {
             let old = self.views.ticket_view(id)?;
             let new = self.ticket_view(id)?;
             if old != new {
-                index::stage(&mut batch, id, old.as_ref(), new.as_ref());
+                index::stage(&mut writer, id, old.as_ref(), new.as_ref())?;
                 stats.tickets_reindexed += 1;
                 statistics.ticket_changed(
                     old.as_ref().map(|v| &v.ticket),
@@ -138,14 +278,23 @@ impl<'v> Overlay<'v> {
                 );
             }
         }
-        statistics.stage(&mut batch)?;
+        for (id, summary) in &self.archive {
+            let old = self.views.archive_view(id)?;
+            if old.as_ref() != Some(summary) {
+                archive::stage(&mut writer, id, old.as_ref(), Some(summary))?;
+                stats.calls_reindexed += 1;
+            }
+        }
+        statistics.stage(&mut writer)?;
         let Overlay {
-            views,
+            views: _,
             directory,
             timeline: _,
             phones,
             sessions,
             desks,
+            contacts,
+            ..
         } = self;
         let directory_written = dirty_count(&directory) > 0;
         stats.records_written = [
@@ -153,18 +302,24 @@ impl<'v> Overlay<'v> {
             dirty_count(&phones),
             dirty_count(&sessions),
             dirty_count(&desks),
+            dirty_count(&contacts),
         ]
         .iter()
         .sum();
-        stage(&mut batch, directory, Kind::Directory, |()| {
+        stage(&mut writer, directory, Kind::Directory, |()| {
             keys::directory().to_vec()
-        });
-        stage(&mut batch, phones, Kind::Phone, keys::phone);
-        stage(&mut batch, sessions, Kind::Session, |id| {
+        })?;
+        stage(&mut writer, phones, Kind::Phone, keys::phone)?;
+        stage(&mut writer, sessions, Kind::Session, |id| {
             keys::session(*id).to_vec()
-        });
-        stage(&mut batch, desks, Kind::Desk, |id| keys::desk(id));
-        views.commit(batch, checkpoint, directory_written)?;
+        })?;
+        stage(&mut writer, desks, Kind::Desk, |id| keys::desk(id))?;
+        stage(&mut writer, contacts, Kind::ContactCall, |id| {
+            keys::contact_call(id)
+        })?;
+        stats.entries_written = writer.entries;
+        let checkpoint = (commit != Commit::Rebuild { checkpoint: false }).then_some(checkpoint);
+        writer.finish(checkpoint, directory_written)?;
         Ok(stats)
     }
 }
@@ -178,6 +333,8 @@ fn dirty_count<K, T>(slots: &Slots<K, T>) -> usize {
 pub(crate) struct CommitStats {
     pub records_written: usize,
     pub tickets_reindexed: usize,
+    pub entries_written: usize,
+    pub calls_reindexed: usize,
 }
 
 impl Store for Overlay<'_> {
@@ -197,7 +354,7 @@ impl Store for Overlay<'_> {
         // Until the batch writes a directory, it is the committed one.
         let written = self.directory.borrow().get(&()).is_some_and(|s| s.dirty);
         let timeline = if written {
-            self.directory()?.timeline()
+            self.with_directory(Directory::timeline)?
         } else {
             self.views.directory_cache()?.timeline.clone()
         };
@@ -227,6 +384,39 @@ impl Store for Overlay<'_> {
         *self.timeline.get_mut() = None;
         write(&mut self.directory, (), Some(directory));
         Ok(())
+    }
+
+    fn with_directory<R>(&self, f: impl FnOnce(&Directory) -> R) -> Result<R, Error> {
+        let empty = Directory::default();
+        with(
+            &self.directory,
+            &(),
+            || self.views.load(Kind::Directory, &keys::directory()),
+            |directory| f(directory.unwrap_or(&empty)),
+        )
+    }
+
+    fn insert_upsert(&mut self, upsert: &UpsertAgent) -> Result<bool, Error> {
+        self.with_directory(|_| ())?; // loaded
+        let slot = self
+            .directory
+            .get_mut()
+            .get_mut(&())
+            .expect("the directory slot was just loaded");
+        let directory = slot.value.get_or_insert_with(Directory::default);
+        let timeline = self.timeline.get_mut();
+        // A rename (or any upsert that moves no operator) keeps the timeline.
+        if timeline
+            .as_ref()
+            .is_some_and(|timeline| directory.changes_mapping(timeline, upsert))
+        {
+            *timeline = None;
+        }
+        let inserted = directory.insert(upsert.clone());
+        if inserted {
+            slot.dirty = true;
+        }
+        Ok(inserted)
     }
 
     fn put_phone(&mut self, record: PhoneRecord) -> Result<(), Error> {

@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::overlay::Overlay;
 use crate::views::Views;
+use crate::write::Commit;
 use crate::Error;
 
 /// The projection's name (tracing field `projection`, metrics label).
@@ -25,17 +26,25 @@ pub const NAME: &str = "helpdesk";
 /// Upper bound on [`Options::batch_events_max`].
 pub const BATCH_EVENTS_MAX: usize = 1024;
 
+/// Upper bound on [`Options::rebuild_events_max`]: what one rebuild span may
+/// hold in memory (every record its events touch, decoded).
+pub const REBUILD_EVENTS_MAX: usize = 1 << 20;
+
 /// How the projector runs.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Envelopes read, applied and committed together (1..=[`BATCH_EVENTS_MAX`]).
     pub batch_events_max: usize,
+    /// Envelopes a rebuild applies in one overlay before writing
+    /// (1..=[`REBUILD_EVENTS_MAX`]); each desk is re-derived once per span.
+    pub rebuild_events_max: usize,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
             batch_events_max: BATCH_EVENTS_MAX,
+            rebuild_events_max: REBUILD_EVENTS_MAX,
         }
     }
 }
@@ -82,6 +91,7 @@ struct Shared {
     views: Views,
     log: Arc<dyn EventLog>,
     batch_events_max: usize,
+    rebuild_events_max: usize,
     /// Held while a batch is applied and committed.
     apply: Mutex<()>,
     progress: watch::Sender<Progress>,
@@ -116,49 +126,82 @@ impl Shared {
     fn step(&self) -> Result<usize, Error> {
         let _apply = self.apply.lock().unwrap_or_else(PoisonError::into_inner);
         let from = self.views.checkpoint();
-        let envelopes = self.log.read(from, self.batch_events_max)?;
-        if envelopes.is_empty() {
-            return Ok(0);
-        }
+        self.apply_span(from, self.batch_events_max, Commit::Atomic)
+    }
+
+    /// Applies up to `events_max` envelopes from `from` into one overlay
+    /// (reading the log [`BATCH_EVENTS_MAX`] at a time), re-derives each desk
+    /// they touched once, and commits. Returns how many envelopes it applied.
+    fn apply_span(
+        &self,
+        from: Position,
+        events_max: usize,
+        commit: Commit,
+    ) -> Result<usize, Error> {
         let span = tracing::debug_span!("project", projection = NAME, position = from);
         let _span = span.enter();
         let mut overlay = Overlay::new(&self.views);
+        // Each desk the span touches is re-derived once, after its last event.
+        let mut pending = domain::state::Pending::default();
         let mut statistics = crate::stats::StatsBatch::new(&self.views);
         let mut tickets = BTreeSet::new();
+        let listening = self.changes.receiver_count() > 0;
         let mut calls = Vec::new();
         let mut next = from;
-        for envelope in &envelopes {
-            if envelope.position != next {
-                return Err(Error::Gap {
-                    expected: next,
-                    found: envelope.position,
-                });
+        while next - from < events_max as u64 {
+            let want = (events_max - (next - from) as usize).min(BATCH_EVENTS_MAX);
+            let envelopes = self.log.read(next, want)?;
+            if envelopes.is_empty() {
+                break;
             }
-            let changed = domain::apply(&mut overlay, &envelope.event, envelope.received_at)?;
-            crate::stats::observe(&mut statistics, &overlay, &envelope.event, &changed)?;
-            tickets.extend(changed.tickets);
-            if let domain::Event::CallGear(n) = &envelope.event {
-                calls.push(CallActivity {
-                    position: envelope.position,
-                    session_id: n.call_session_id(),
-                    kind: n.kind,
-                    employee_id: n.employee_info.employee_id,
-                    at: n.notification_time.unwrap_or(envelope.received_at),
-                });
+            for envelope in &envelopes {
+                if envelope.position != next {
+                    return Err(Error::Gap {
+                        expected: next,
+                        found: envelope.position,
+                    });
+                }
+                overlay.before_event(&envelope.event)?;
+                let changed = domain::state::apply_deferred(
+                    &mut overlay,
+                    &envelope.event,
+                    envelope.received_at,
+                    &mut pending,
+                )?;
+                overlay.after_event(&envelope.event, &changed)?;
+                crate::stats::observe(&mut statistics, &overlay, &envelope.event, &changed)?;
+                tickets.extend(changed.tickets);
+                if let (true, domain::Event::CallGear(n)) = (listening, &envelope.event) {
+                    calls.push(CallActivity {
+                        position: envelope.position,
+                        session_id: n.call_session_id(),
+                        kind: n.kind,
+                        employee_id: n.employee_info.employee_id,
+                        at: n.notification_time.unwrap_or(envelope.received_at),
+                    });
+                }
+                next += 1;
             }
-            next += 1;
         }
-        let published = (self.changes.receiver_count() > 0).then(|| tickets.clone());
+        if next == from {
+            return Ok(0);
+        }
+        tickets.extend(domain::state::settle(&mut overlay, &mut pending)?.tickets);
+        let published = listening.then(|| tickets.clone());
         let dashboard = statistics.dashboard_changed;
-        let stats = overlay.commit(next, tickets, statistics)?;
+        let stats = overlay.commit(next, tickets, commit, statistics)?;
         tracing::debug!(
-            events = envelopes.len(),
+            events = next - from,
             records = stats.records_written,
             tickets = stats.tickets_reindexed,
+            entries = stats.entries_written,
+            calls = stats.calls_reindexed,
             checkpoint = next,
             "committed"
         );
-        self.progress.send_modify(|p| p.checkpoint = next);
+        if commit != (Commit::Rebuild { checkpoint: false }) {
+            self.progress.send_modify(|p| p.checkpoint = next);
+        }
         if let Some(tickets) = published {
             // Nobody listening is not an error.
             let _ = self.changes.send(Arc::new(BatchChanges {
@@ -168,7 +211,40 @@ impl Shared {
                 dashboard,
             }));
         }
-        Ok(envelopes.len())
+        Ok((next - from) as usize)
+    }
+
+    /// Clears the views and applies the log up to its head in spans of
+    /// `rebuild_events_max`. Only the last span writes the checkpoint: until
+    /// then the tree holds records without one, which [`Views::open`] clears
+    /// if the rebuild is interrupted.
+    fn rebuild(&self) -> Result<Position, Error> {
+        let _apply = self.apply.lock().unwrap_or_else(PoisonError::into_inner);
+        tracing::info!(projection = NAME, "rebuilding from position 0");
+        self.views.clear()?;
+        self.progress.send_modify(|p| p.checkpoint = 0);
+        let head = self.log.head();
+        let mut next = 0;
+        while next < head {
+            let span = usize::try_from(head - next)
+                .unwrap_or(usize::MAX)
+                .min(self.rebuild_events_max);
+            let commit = Commit::Rebuild {
+                checkpoint: next + span as u64 >= head,
+            };
+            let applied = self.apply_span(next, span, commit)?;
+            if applied == 0 {
+                break;
+            }
+            next += applied as u64;
+            tracing::info!(projection = NAME, position = next, head, "rebuilt up to");
+        }
+        if next < head {
+            // The log ended before its head (it cannot shrink): commit what we have.
+            self.views.commit(sled::Batch::default(), next, false)?;
+            self.progress.send_modify(|p| p.checkpoint = next);
+        }
+        Ok(next)
     }
 
     fn catch_up(&self) -> Result<Position, Error> {
@@ -186,6 +262,7 @@ impl Projector {
     /// A projector of `log` into `views`. Applies nothing until asked.
     pub fn new(options: Options, views: Views, log: Arc<dyn EventLog>) -> Projector {
         let batch_events_max = options.batch_events_max.clamp(1, BATCH_EVENTS_MAX);
+        let rebuild_events_max = options.rebuild_events_max.clamp(1, REBUILD_EVENTS_MAX);
         let (progress, _) = watch::channel(Progress {
             checkpoint: views.checkpoint(),
             failure: None,
@@ -195,6 +272,7 @@ impl Projector {
                 views,
                 log,
                 batch_events_max,
+                rebuild_events_max,
                 apply: Mutex::new(()),
                 progress,
                 changes: broadcast::channel(CHANGES_QUEUE_MAX).0,
@@ -221,18 +299,11 @@ impl Projector {
         self.shared.catch_up()
     }
 
-    /// Clears the views and re-applies the log from position 0; returns the checkpoint.
+    /// Clears the views and re-applies the log from position 0 in spans of
+    /// [`Options::rebuild_events_max`] (then whatever was appended meanwhile);
+    /// returns the checkpoint.
     pub fn rebuild_blocking(&self) -> Result<Position, Error> {
-        {
-            let _apply = self
-                .shared
-                .apply
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            tracing::info!(projection = NAME, "rebuilding from position 0");
-            self.shared.views.clear()?;
-            self.shared.progress.send_modify(|p| p.checkpoint = 0);
-        }
+        self.shared.rebuild()?;
         self.shared.catch_up()
     }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use domain::command::Verdict;
 use domain::directory::MappingTimeline;
 use domain::session::Call;
+use domain::timeline::{callgear_archive, ArchiveId, CallArchive, ContactCallRecord};
 use domain::{Agent, AgentId, Customer, NativeEvent, Phone, SessionId, Ticket, TicketId};
 
 use crate::codec::{self, Kind};
@@ -32,7 +33,8 @@ pub struct Views {
 
 struct Inner {
     db: sled::Db,
-    tree: sled::Tree,
+    /// Replaced (dropped and opened empty) by `clear`, under the gate.
+    tree: RwLock<sled::Tree>,
     /// Mirrors the stored checkpoint.
     checkpoint: AtomicU64,
     /// Readers share it; a commit's `apply_batch` takes it alone.
@@ -40,6 +42,14 @@ struct Inner {
     /// What is derived from the committed directory, built on first use and
     /// forgotten by a commit that writes the directory (and by `clear`).
     directory: Mutex<Option<Arc<DirectoryCache>>>,
+}
+
+/// Keys of one kind in the tree and their bytes ([`Views::stored_sizes`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoredSize {
+    pub keys: u64,
+    pub key_bytes: u64,
+    pub value_bytes: u64,
 }
 
 /// The committed directory's agents and operator timeline.
@@ -54,6 +64,16 @@ impl std::fmt::Debug for Views {
             .field("checkpoint", &self.checkpoint())
             .finish()
     }
+}
+
+/// Drops the helpdesk tree and opens it again, empty. sled frees a dropped
+/// tree's pages; `Tree::clear` removes key by key, which took as long as
+/// writing them (a quarter of a 1M-event rebuild).
+fn empty_tree(db: &sled::Db) -> Result<sled::Tree, Error> {
+    db.drop_tree(TREE)?;
+    let tree = db.open_tree(TREE)?;
+    db.flush()?;
+    Ok(tree)
 }
 
 fn parse_checkpoint(bytes: &[u8]) -> Result<u64, Error> {
@@ -77,7 +97,18 @@ impl Views {
             // Every commit flushes; nothing to do on a timer.
             .flush_every_ms(None)
             .open()?;
-        let tree = db.open_tree(TREE)?;
+        let mut tree = db.open_tree(TREE)?;
+        let layout = tree.get(keys::LAYOUT)?;
+        let current = keys::LAYOUT_VERSION.to_be_bytes();
+        if !tree.is_empty() && layout.as_deref() != Some(&current[..]) {
+            // Written by a build with another layout (e.g. before the archive):
+            // start over; the projector rebuilds everything from the log.
+            tracing::warn!(
+                projection = crate::NAME,
+                "views of another layout: clearing, they are rebuilt from the log"
+            );
+            tree = empty_tree(&db)?;
+        }
         let checkpoint = match tree.get(keys::CHECKPOINT)? {
             Some(bytes) => parse_checkpoint(&bytes)?,
             None => {
@@ -86,8 +117,7 @@ impl Views {
                         projection = crate::NAME,
                         "views without a checkpoint: clearing"
                     );
-                    tree.clear()?;
-                    db.flush()?;
+                    tree = empty_tree(&db)?;
                 }
                 0
             }
@@ -95,7 +125,7 @@ impl Views {
         Ok(Views {
             inner: Arc::new(Inner {
                 db,
-                tree,
+                tree: RwLock::new(tree),
                 checkpoint: AtomicU64::new(checkpoint),
                 gate: RwLock::new(()),
                 directory: Mutex::new(None),
@@ -115,8 +145,13 @@ impl Views {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn tree(&self) -> &sled::Tree {
-        &self.inner.tree
+    /// The helpdesk tree (a handle: [`Views::clear`] replaces it).
+    pub(crate) fn tree(&self) -> sled::Tree {
+        self.inner
+            .tree
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// A committed record.
@@ -127,7 +162,7 @@ impl Views {
                 rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>,
             > + rkyv::Deserialize<T, rkyv::api::high::HighDeserializer<rkyv::rancor::Error>>,
     {
-        match self.inner.tree.get(key)? {
+        match self.tree().get(key)? {
             Some(bytes) => codec::decode(kind, key, &bytes).map(Some),
             None => Ok(None),
         }
@@ -158,6 +193,12 @@ impl Views {
         Ok(cache)
     }
 
+    pub(crate) fn forget_directory_if(&self, directory_written: bool) {
+        if directory_written {
+            self.forget_directory();
+        }
+    }
+
     fn forget_directory(&self) {
         *self
             .inner
@@ -175,18 +216,57 @@ impl Views {
         directory_written: bool,
     ) -> Result<(), Error> {
         batch.insert(keys::CHECKPOINT, &checkpoint.to_be_bytes());
+        batch.insert(keys::LAYOUT, &keys::LAYOUT_VERSION.to_be_bytes());
         {
             let _exclusive = self
                 .inner
                 .gate
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
-            self.inner.tree.apply_batch(batch)?;
+            self.tree().apply_batch(batch)?;
             if directory_written {
                 self.forget_directory();
             }
             self.inner.checkpoint.store(checkpoint, Ordering::Release);
         }
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Writes a batch without a checkpoint (rebuild only: while no checkpoint
+    /// is stored, see [`Views::open`]); not flushed.
+    pub(crate) fn write(&self, batch: sled::Batch) -> Result<(), Error> {
+        let _exclusive = self
+            .inner
+            .gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.tree().apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Inserts (or removes) entries one by one in key order, without a
+    /// checkpoint (rebuild only, like [`Views::write`]); not flushed.
+    pub(crate) fn write_sorted(
+        &self,
+        entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Result<(), Error> {
+        let _exclusive = self
+            .inner
+            .gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let tree = self.tree();
+        for (key, value) in entries {
+            match value {
+                Some(value) => tree.insert(key, value)?,
+                None => tree.remove(key)?,
+            };
+        }
+        Ok(())
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), Error> {
         self.inner.db.flush()?;
         Ok(())
     }
@@ -199,12 +279,16 @@ impl Views {
             .gate
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        self.inner.tree.remove(keys::CHECKPOINT)?;
+        self.tree().remove(keys::CHECKPOINT)?;
         self.inner.checkpoint.store(0, Ordering::Release);
         self.inner.db.flush()?;
-        self.inner.tree.clear()?;
+        let empty = empty_tree(&self.inner.db)?;
+        *self
+            .inner
+            .tree
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = empty;
         self.forget_directory();
-        self.inner.db.flush()?;
         Ok(())
     }
 
@@ -243,6 +327,35 @@ impl Views {
         domain::state::find_call(&self.committed(), session_id)
     }
 
+    /// A contact-centre call's record (its distinct events), by `call_id`.
+    pub fn contact_call(&self, call_id: &str) -> Result<Option<ContactCallRecord>, Error> {
+        let _read = self.read_gate();
+        self.load(Kind::ContactCall, &keys::contact_call(call_id))
+    }
+
+    /// A call of either feed as the archive shows it (timeline and summary),
+    /// by archive id: `"123"` (CallGear session) or `"cc:<call_id>"`. The
+    /// timeline is folded from the call's record on each read.
+    pub fn archived_call(&self, id: &str) -> Result<Option<CallArchive>, Error> {
+        let Some(id) = ArchiveId::parse(id) else {
+            return Ok(None);
+        };
+        let _read = self.read_gate();
+        Ok(match id {
+            ArchiveId::CallGear(session) => {
+                match self.load::<domain::SessionRecord>(Kind::Session, &keys::session(session))? {
+                    Some(record) => {
+                        Some(callgear_archive(&record, &self.directory_cache()?.timeline))
+                    }
+                    None => None,
+                }
+            }
+            ArchiveId::Contact(call_id) => self
+                .load::<ContactCallRecord>(Kind::ContactCall, &keys::contact_call(call_id))?
+                .map(|record| record.fold()),
+        })
+    }
+
     /// The tickets holding a call, sorted by id.
     pub fn call_tickets(&self, session_id: SessionId) -> Result<Vec<TicketId>, Error> {
         let _read = self.read_gate();
@@ -272,12 +385,30 @@ impl Views {
         domain::command::validate(&self.committed(), action)
     }
 
+    /// What the tree holds, per kind of key (as `docs/projections.md` names
+    /// them: `D`, `P`, `S`, `C`, `T`, `o`, `i`, `@`): keys, key bytes, value bytes.
+    /// A full scan: for benchmarks and operators, not for request paths.
+    pub fn stored_sizes(&self) -> Result<BTreeMap<char, StoredSize>, Error> {
+        let _read = self.read_gate();
+        let mut sizes: BTreeMap<char, StoredSize> = BTreeMap::new();
+        for entry in self.tree().iter() {
+            let (key, value) = entry?;
+            let size = sizes
+                .entry(key.first().map_or('?', |b| char::from(*b)))
+                .or_default();
+            size.keys += 1;
+            size.key_bytes += key.len() as u64;
+            size.value_bytes += value.len() as u64;
+        }
+        Ok(sizes)
+    }
+
     /// Every key and value in key order, checkpoint included, each as
     /// `u32 BE length + bytes`: equal dumps mean byte-identical read models.
     pub fn dump(&self) -> Result<Vec<u8>, Error> {
         let _read = self.read_gate();
         let mut out = Vec::new();
-        for entry in self.inner.tree.iter() {
+        for entry in self.tree().iter() {
             let (key, value) = entry?;
             for bytes in [&key[..], &value[..]] {
                 out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());

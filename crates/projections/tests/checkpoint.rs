@@ -5,7 +5,7 @@
 mod support;
 
 use domain::Event;
-use projections::Error;
+use projections::{Error, Options};
 use support::*;
 
 /// The dump of `events` projected in one go with the default batch size.
@@ -67,6 +67,28 @@ fn rebuild_gives_the_same_bytes_as_the_incremental_views() {
     let projector = fixture.projector(1024);
     projector.rebuild_blocking().unwrap();
     assert_eq!(fixture.views.dump().unwrap(), incremental);
+}
+
+#[test]
+fn a_rebuild_in_spans_of_any_size_gives_the_same_bytes() {
+    let events = workload();
+    let expected = one_go(&events);
+    for span in [1, 7, 64, events.len() - 1, events.len(), 1 << 20] {
+        let fixture = Fixture::new();
+        fixture.append(&events);
+        let projector = fixture.projector_with(Options {
+            rebuild_events_max: span,
+            ..Options::default()
+        });
+        assert_eq!(projector.rebuild_blocking().unwrap(), events.len() as u64);
+        assert_eq!(fixture.views.dump().unwrap(), expected, "span {span}");
+        drop(projector);
+        assert_eq!(
+            fixture.reopen().views.dump().unwrap(),
+            expected,
+            "span {span}"
+        );
+    }
 }
 
 #[test]

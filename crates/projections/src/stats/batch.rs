@@ -306,7 +306,7 @@ impl<'v> StatsBatch<'v> {
     }
 
     /// Writes everything into `batch`.
-    pub(crate) fn stage(self, batch: &mut sled::Batch) -> Result<(), Error> {
+    pub(crate) fn stage(self, batch: &mut crate::write::Writer<'_>) -> Result<(), Error> {
         let tree = self.views.tree();
         let all = keys::dim_bytes(&Dim::All);
         for ((family, block), mut deltas) in self.buckets {
@@ -322,9 +322,9 @@ impl<'v> StatsBatch<'v> {
                 };
                 apply(&mut bucket, &delta);
                 if bucket.is_empty() {
-                    batch.remove(key);
+                    batch.remove(key)?;
                 } else {
-                    batch.insert(key, bucket.encode());
+                    batch.insert(key, bucket.encode())?;
                 }
             }
             if deltas.is_empty() {
@@ -341,16 +341,16 @@ impl<'v> StatsBatch<'v> {
             }
             dims.retain(|_, b| !b.is_empty());
             if dims.is_empty() {
-                batch.remove(key);
+                batch.remove(key)?;
             } else {
                 let dims: Vec<(Vec<u8>, Bucket)> = dims.into_iter().collect();
-                batch.insert(key, encode::encode_dims(&dims));
+                batch.insert(key, encode::encode_dims(&dims))?;
             }
         }
         for (key, value) in self.writes {
             match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
+                Some(value) => batch.insert(key, value)?,
+                None => batch.remove(key)?,
             }
         }
         Ok(())

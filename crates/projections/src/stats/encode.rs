@@ -248,91 +248,6 @@ pub(crate) fn merge_series(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use domain::stats::agg::{bin_key, key};
-
-    #[test]
-    fn parts_added_from_the_bytes_equal_the_decoded_buckets() {
-        let bucket = Bucket {
-            first: Agg::from_entries([
-                (key(1), 3),
-                (bin_key(40, 0), 2),
-                (bin_key(40, 7), 5),
-                (key(9), -1),
-            ]),
-            cross: vec![
-                (10, Agg::from_entries([(key(1), 1)])),
-                (20, Agg::from_entries([(bin_key(40, 7), 2), (key(9), -1)])),
-            ],
-        };
-        let bytes = bucket.encode();
-        for (from, want) in [
-            (
-                0,
-                Agg::from_entries([(bin_key(40, 0), 2), (key(1), 2), (bin_key(40, 7), 3)]),
-            ),
-            (
-                15,
-                Agg::from_entries([(key(1), 3), (bin_key(40, 0), 2), (bin_key(40, 7), 3)]),
-            ),
-            (21, bucket.first.clone()),
-        ] {
-            let mut acc = Acc::default();
-            add_bucket_part(b"x", &bytes, from, &mut acc).unwrap();
-            assert_eq!(acc.into_agg(), want, "from {from}");
-            assert_eq!(
-                bucket_part(b"x", &bytes, from).unwrap(),
-                want,
-                "from {from}"
-            );
-        }
-        let mut accs = std::collections::HashMap::new();
-        let dims = vec![
-            (b"\x01a".to_vec(), bucket.clone()),
-            (b"\x01b".to_vec(), bucket.clone()),
-        ];
-        add_dims_parts(b"x", &encode_dims(&dims), 21, &mut accs).unwrap();
-        add_dims_parts(b"x", &encode_dims(&dims[..1]), 21, &mut accs).unwrap();
-        let mut twice = bucket.first.clone();
-        twice.merge(&bucket.first, 1);
-        assert_eq!(accs.remove(&b"\x01a"[..]).unwrap().into_agg(), twice);
-        assert_eq!(accs.remove(&b"\x01b"[..]).unwrap().into_agg(), bucket.first);
-    }
-
-    #[test]
-    fn buckets_round_trip_and_reject_garbage() {
-        let bucket = Bucket {
-            first: Agg::from_entries([(key(1), 3), (key(4), -2), (bin_key(40, 600), 1 << 40)]),
-            cross: vec![
-                (-3, Agg::from_entries([(key(4), 1)])),
-                (19_800, Agg::from_entries([(key(5), 2)])),
-            ],
-        };
-        let bytes = bucket.encode();
-        assert_eq!(Bucket::decode(b"x", &bytes).unwrap(), bucket);
-        assert!(Bucket::decode(b"x", &bytes[..bytes.len() - 1]).is_err());
-        let mut other = bytes.clone();
-        other[3] = FORMAT_VERSION + 1;
-        assert!(Bucket::decode(b"x", &other)
-            .unwrap_err()
-            .to_string()
-            .contains("version"));
-        assert!(
-            Bucket::decode(b"x", b"CSb\x01\x01\x00\x00").is_err(),
-            "a zero sum is not canonical"
-        );
-        let dims = vec![
-            (b"\x01alice".to_vec(), bucket.clone()),
-            (b"\x02q".to_vec(), bucket),
-        ];
-        let bytes = encode_dims(&dims);
-        assert_eq!(decode_dims(b"x", &bytes).unwrap(), dims);
-        assert!(decode_dims(b"x", &bytes[..bytes.len() - 2]).is_err());
-    }
-}
-
 /// Sums added up straight from encoded buckets (queries): plain sums in a
 /// dense array by metric, histogram bins in dense arrays by metric, made on
 /// first use. No allocation per entry.
@@ -506,4 +421,89 @@ pub(crate) fn add_dims_parts(
         r.done().then_some(())
     };
     read().ok_or_else(|| corrupt(key, "undecodable statistics dimensions".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::stats::agg::{bin_key, key};
+
+    #[test]
+    fn parts_added_from_the_bytes_equal_the_decoded_buckets() {
+        let bucket = Bucket {
+            first: Agg::from_entries([
+                (key(1), 3),
+                (bin_key(40, 0), 2),
+                (bin_key(40, 7), 5),
+                (key(9), -1),
+            ]),
+            cross: vec![
+                (10, Agg::from_entries([(key(1), 1)])),
+                (20, Agg::from_entries([(bin_key(40, 7), 2), (key(9), -1)])),
+            ],
+        };
+        let bytes = bucket.encode();
+        for (from, want) in [
+            (
+                0,
+                Agg::from_entries([(bin_key(40, 0), 2), (key(1), 2), (bin_key(40, 7), 3)]),
+            ),
+            (
+                15,
+                Agg::from_entries([(key(1), 3), (bin_key(40, 0), 2), (bin_key(40, 7), 3)]),
+            ),
+            (21, bucket.first.clone()),
+        ] {
+            let mut acc = Acc::default();
+            add_bucket_part(b"x", &bytes, from, &mut acc).unwrap();
+            assert_eq!(acc.into_agg(), want, "from {from}");
+            assert_eq!(
+                bucket_part(b"x", &bytes, from).unwrap(),
+                want,
+                "from {from}"
+            );
+        }
+        let mut accs = std::collections::HashMap::new();
+        let dims = vec![
+            (b"\x01a".to_vec(), bucket.clone()),
+            (b"\x01b".to_vec(), bucket.clone()),
+        ];
+        add_dims_parts(b"x", &encode_dims(&dims), 21, &mut accs).unwrap();
+        add_dims_parts(b"x", &encode_dims(&dims[..1]), 21, &mut accs).unwrap();
+        let mut twice = bucket.first.clone();
+        twice.merge(&bucket.first, 1);
+        assert_eq!(accs.remove(&b"\x01a"[..]).unwrap().into_agg(), twice);
+        assert_eq!(accs.remove(&b"\x01b"[..]).unwrap().into_agg(), bucket.first);
+    }
+
+    #[test]
+    fn buckets_round_trip_and_reject_garbage() {
+        let bucket = Bucket {
+            first: Agg::from_entries([(key(1), 3), (key(4), -2), (bin_key(40, 600), 1 << 40)]),
+            cross: vec![
+                (-3, Agg::from_entries([(key(4), 1)])),
+                (19_800, Agg::from_entries([(key(5), 2)])),
+            ],
+        };
+        let bytes = bucket.encode();
+        assert_eq!(Bucket::decode(b"x", &bytes).unwrap(), bucket);
+        assert!(Bucket::decode(b"x", &bytes[..bytes.len() - 1]).is_err());
+        let mut other = bytes.clone();
+        other[3] = FORMAT_VERSION + 1;
+        assert!(Bucket::decode(b"x", &other)
+            .unwrap_err()
+            .to_string()
+            .contains("version"));
+        assert!(
+            Bucket::decode(b"x", b"CSb\x01\x01\x00\x00").is_err(),
+            "a zero sum is not canonical"
+        );
+        let dims = vec![
+            (b"\x01alice".to_vec(), bucket.clone()),
+            (b"\x02q".to_vec(), bucket),
+        ];
+        let bytes = encode_dims(&dims);
+        assert_eq!(decode_dims(b"x", &bytes).unwrap(), dims);
+        assert!(decode_dims(b"x", &bytes[..bytes.len() - 2]).is_err());
+    }
 }

@@ -223,7 +223,13 @@ pub(crate) fn observe(stats: &mut StatsBatch<'_>, event: &ContactEvent) -> Resul
                 } else {
                     agent.talking_on.remove(call_id);
                 }
-                stats.put(agent_key, codec::encode(Kind::LiveAgent, &agent));
+                // An agent with nothing to show has no record, whatever the
+                // order the call's events came in (R17).
+                if agent == LiveAgent::default() {
+                    stats.remove(agent_key);
+                } else {
+                    stats.put(agent_key, codec::encode(Kind::LiveAgent, &agent));
+                }
             }
             stats.put(key, codec::encode(Kind::LiveCall, &new));
             stats.dashboard_changed = true;

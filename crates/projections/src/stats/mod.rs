@@ -115,9 +115,9 @@ impl<'v> BulkLoader<'v> {
     /// Commits what is pending.
     pub fn flush(&mut self) -> Result<(), Error> {
         if let Some(statistics) = self.batch.take() {
-            let mut batch = sled::Batch::default();
-            statistics.stage(&mut batch)?;
-            self.views.commit(batch, self.views.checkpoint(), false)?;
+            let mut writer = crate::write::Writer::new(self.views, crate::write::Commit::Atomic);
+            statistics.stage(&mut writer)?;
+            writer.finish(Some(self.views.checkpoint()), false)?;
         }
         self.pending = 0;
         Ok(())

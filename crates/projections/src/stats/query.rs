@@ -65,7 +65,7 @@ fn breakdown(
     hours: bool,
 ) -> Result<Breakdown, Error> {
     let _read = views.read_gate();
-    let tree = views.tree();
+    let tree = &views.tree();
     let (from, to) = period.quarters();
     let mut out = Breakdown::default();
     let (overall, by_dim) = sums(tree, family, from, to, by_dim)?;

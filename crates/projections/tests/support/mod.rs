@@ -196,6 +196,11 @@ pub fn workload() -> Vec<Event> {
         missed(17, B, &[], 900),
         answered(18, A, 9, 1000, 10), // unmapped operator: no ticket (R1)
         vec![status("carol", "call-15-carol", TicketStatus::Open, 1100)],
+        contact_calls(),
+        // Operator 9 mapped late, with a time before call 18's start: the
+        // archive keeps call 18 as it was when folded (like tickets), whatever
+        // the batch size.
+        vec![agent("dave", &[9], 900)],
     ]);
     // A duplicate delivery and a late recording change nothing / attach (R17, R24).
     events.push(events[5].clone());
@@ -205,6 +210,93 @@ pub fn workload() -> Vec<Event> {
             .recording("https://rec/16")
             .ev(),
     );
+    events
+}
+
+/// Contact-centre calls (SPEC §4): answered from a queue, a callback with an
+/// unanswered attempt, agent to agent, an unanswered outbound call; one
+/// event delivered twice.
+pub fn contact_calls() -> Vec<Event> {
+    const A: &str = "74990000001";
+    const B: &str = "74990000002";
+    let mut events = vec![
+        cc(
+            "c-in",
+            1200,
+            r#""type":"call_started","kind":"inbound","phone":"+7 499 000-00-01""#,
+        ),
+        cc("c-in", 1200, r#""type":"queue_entered","queue":"Support""#),
+        cc(
+            "c-in",
+            1230,
+            r#""type":"queue_left","queue":"Support","reason":"answered""#,
+        ),
+        cc(
+            "c-in",
+            1230,
+            r#""type":"agent_answered","agent_id":"alice""#,
+        ),
+        cc("c-in", 1330, r#""type":"agent_hung_up","agent_id":"alice""#),
+        cc("c-in", 1330, r#""type":"call_ended""#),
+        cc(
+            "c-cb",
+            1300,
+            r#""type":"call_started","kind":"inbound","phone":"74990000002""#,
+        ),
+        cc("c-cb", 1300, r#""type":"queue_entered","queue":"Support""#),
+        cc(
+            "c-cb",
+            1360,
+            r#""type":"queue_left","queue":"Support","reason":"callback_ordered""#,
+        ),
+        cc(
+            "c-cb",
+            1365,
+            &format!(r#""type":"callback_ordered","queue":"Support","phone":"{B}""#),
+        ),
+        cc("c-cb", 1370, r#""type":"call_ended""#),
+        cc(
+            "c-cb",
+            1400,
+            r#""type":"callback_attempt_started","attempt":1,"agent_id":"bob""#,
+        ),
+        cc(
+            "c-cb",
+            1420,
+            r#""type":"callback_attempt_result","attempt":1,"result":"no_answer""#,
+        ),
+        cc("c-cb", 1420, r#""type":"call_ended""#),
+        cc(
+            "c-a2a",
+            1500,
+            r#""type":"call_started","kind":"internal","agent_id":"alice","target_agent_id":"bob""#,
+        ),
+        cc(
+            "c-a2a",
+            1501,
+            r#""type":"agent_answered","agent_id":"alice""#,
+        ),
+        cc(
+            "c-a2a",
+            1511,
+            r#""type":"consult_answered","agent_id":"alice","target_agent_id":"bob""#,
+        ),
+        cc("c-a2a", 1709, r#""type":"call_ended""#),
+        cc(
+            "c-out",
+            1600,
+            &format!(
+                r#""type":"outbound_ordered","queue":"Callout","phone":"{A}","mode":"manual","agent_id":"carol""#
+            ),
+        ),
+        cc(
+            "c-out",
+            1625,
+            r#""type":"outbound_result","result":"no_answer""#,
+        ),
+        cc("c-out", 1625, r#""type":"call_ended""#),
+    ];
+    events.push(events[3].clone());
     events
 }
 
@@ -223,8 +315,23 @@ impl Fixture {
     }
 
     fn open_in(dir: &tempfile::TempDir) -> (Arc<SledLog>, Views) {
-        let log = SledLog::open(eventlog::Options::new(dir.path().join("log"))).unwrap();
-        let views = Views::open(dir.path().join("views")).unwrap();
+        // sled's own flusher thread may still hold the file lock of a store
+        // just closed; opening again waits for it (briefly) instead of failing.
+        fn retry<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
+            let mut tries = 0;
+            loop {
+                match open() {
+                    Ok(value) => return value,
+                    Err(e) if tries >= 50 => panic!("cannot reopen: {e:?}"),
+                    Err(_) => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                }
+            }
+        }
+        let log = retry(|| SledLog::open(eventlog::Options::new(dir.path().join("log"))));
+        let views = retry(|| Views::open(dir.path().join("views")));
         (Arc::new(log), views)
     }
 
@@ -287,8 +394,15 @@ impl Fixture {
     }
 
     pub fn projector(&self, batch_events_max: usize) -> Projector {
+        self.projector_with(Options {
+            batch_events_max,
+            ..Options::default()
+        })
+    }
+
+    pub fn projector_with(&self, options: Options) -> Projector {
         Projector::new(
-            Options { batch_events_max },
+            options,
             self.views.clone(),
             self.log.clone() as Arc<dyn EventLog>,
         )
