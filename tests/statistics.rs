@@ -1115,8 +1115,9 @@ async fn next_json(socket: &mut Socket) -> Option<Value> {
     }
 }
 
-/// Subscribes to `query` with `bearer`; the first message after the handshake.
-async fn first_message(server: &common::Server, bearer: &str, query: &str) -> Value {
+/// Subscribes to `query` with `bearer`; the socket, and the first message
+/// after the handshake.
+async fn subscribe(server: &common::Server, bearer: &str, query: &str) -> (Socket, Value) {
     use futures::SinkExt;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
@@ -1139,7 +1140,8 @@ async fn first_message(server: &common::Server, bearer: &str, query: &str) -> Va
         .send(Message::text(subscribe.to_string()))
         .await
         .unwrap();
-    next_json(&mut socket).await.expect("a message")
+    let first = next_json(&mut socket).await.expect("a message");
+    (socket, first)
 }
 
 /// Over the real server: supervisors and administrators read statistics, agents
@@ -1218,13 +1220,34 @@ async fn statistics_are_for_supervisors_over_http_and_websocket() {
 
     let subscription =
         "subscription { liveDashboard { callsInMenu callsQueued agentsTalking agentsReady } }";
-    let message = first_message(&server, &supervisor, subscription).await;
+    let (mut socket, message) = subscribe(&server, &supervisor, subscription).await;
     assert_eq!(message["type"], "next", "{message}");
     assert_eq!(
         message["payload"]["data"]["liveDashboard"],
         json!({"callsInMenu": 1, "callsQueued": 1, "agentsTalking": 1, "agentsReady": 1})
     );
-    let message = first_message(&server, &alice, subscription).await;
+    // The feed reports C7 leaving the menu for the Support queue: the dashboard follows.
+    let batch: String = [
+        json!({"v": 1, "type": "menu_left", "at": "2024-04-05T20:56:00Z", "call_id": "c-7", "menu": "Main"}),
+        json!({"v": 1, "type": "queue_entered", "at": "2024-04-05T20:56:00Z", "call_id": "c-7", "queue": "Support"}),
+    ]
+    .iter()
+    .map(|e| format!("{e}\n"))
+    .collect();
+    let reply = common::post(
+        &common::client(),
+        &server.at(&format!("/webhooks/events/{}", common::TOKEN)),
+        batch,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let update = next_json(&mut socket).await.expect("a dashboard update");
+    assert_eq!(
+        update["payload"]["data"]["liveDashboard"],
+        json!({"callsInMenu": 0, "callsQueued": 2, "agentsTalking": 1, "agentsReady": 1}),
+        "{update}"
+    );
+    let (_, message) = subscribe(&server, &alice, subscription).await;
     assert_eq!(
         message["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
         "{message}"
