@@ -33,8 +33,6 @@ pub(crate) enum Kind {
     LiveCall,
     LiveAgent,
     Dashboard,
-    /// A native-feed call's events (statistics' copy).
-    StatsContactCall,
 }
 
 impl Kind {
@@ -51,7 +49,6 @@ impl Kind {
             Kind::LiveCall => b'L',
             Kind::LiveAgent => b'G',
             Kind::Dashboard => b'B',
-            Kind::StatsContactCall => b'n',
         }
     }
 }

@@ -153,7 +153,8 @@ impl<'v> Overlay<'v> {
         )
     }
 
-    fn contact(&self, call_id: &str) -> Result<Option<ContactCallRecord>, Error> {
+    /// A contact-centre call's record as this batch has it (statistics read it too).
+    pub(crate) fn contact(&self, call_id: &str) -> Result<Option<ContactCallRecord>, Error> {
         read(&self.contacts, &call_id.to_owned(), || {
             self.views
                 .load(Kind::ContactCall, &keys::contact_call(call_id))

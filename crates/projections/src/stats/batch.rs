@@ -286,25 +286,6 @@ impl<'v> StatsBatch<'v> {
         Ok(())
     }
 
-    /// Adds a contact-centre event to its call's record (kept here under
-    /// `sr`); the call's archive when the record changed.
-    pub(crate) fn add_contact_event(
-        &mut self,
-        call_id: &str,
-        event: &domain::contact::ContactEvent,
-    ) -> Result<Option<domain::timeline::CallArchive>, Error> {
-        let key = keys::contact_call(call_id);
-        let mut record = match self.get(&key)? {
-            Some(bytes) => codec::decode(Kind::StatsContactCall, &key, &bytes)?,
-            None => domain::timeline::ContactCallRecord::new(call_id),
-        };
-        if !record.add(event) {
-            return Ok(None);
-        }
-        self.put(key, codec::encode(Kind::StatsContactCall, &record));
-        Ok(Some(record.fold()))
-    }
-
     /// Writes everything into `batch`.
     pub(crate) fn stage(self, batch: &mut crate::write::Writer<'_>) -> Result<(), Error> {
         let tree = self.views.tree();

@@ -11,7 +11,6 @@
 //! | `sl` + call id | live state of a native-feed call (dashboard) |
 //! | `sa` + agent id | live state of an agent (dashboard) |
 //! | `sd` | the dashboard's counters |
-//! | `sr` + call id | a native-feed call's events (`timeline::ContactCallRecord`) |
 //!
 //! Times and block starts are order-preserving 8-byte big-endian integers
 //! (sign bit flipped); a dim is `0` (all), `1` + agent id, `2` + queue name.
@@ -27,7 +26,6 @@ pub(crate) const PHONE: u8 = b'p';
 pub(crate) const LIVE_CALL: u8 = b'l';
 pub(crate) const LIVE_AGENT: u8 = b'a';
 pub(crate) const DASHBOARD: u8 = b'd';
-pub(crate) const CONTACT_CALL: u8 = b'r';
 
 /// Which figures a bucket holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -122,10 +120,6 @@ pub(crate) fn live_agent(id: &str) -> Vec<u8> {
     [&[PREFIX, LIVE_AGENT][..], id.as_bytes()].concat()
 }
 
-pub(crate) fn contact_call(id: &str) -> Vec<u8> {
-    [&[PREFIX, CONTACT_CALL][..], id.as_bytes()].concat()
-}
-
 pub(crate) fn dashboard() -> [u8; 2] {
     [PREFIX, DASHBOARD]
 }
@@ -140,7 +134,6 @@ pub(crate) fn describe(key: &[u8]) -> String {
         Some(&LIVE_CALL) => "live call",
         Some(&LIVE_AGENT) => "live agent",
         Some(&DASHBOARD) => "dashboard",
-        Some(&CONTACT_CALL) => "contact-centre call",
         _ => "statistics",
     };
     format!(

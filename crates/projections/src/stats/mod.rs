@@ -48,10 +48,12 @@ pub(crate) fn observe(
         }
         Event::Contact(contact) => {
             live::observe(stats, contact)?;
+            // The archive keeps the call's events (`Overlay::after_event` has
+            // just added this one); its fold gives the call's record.
             if let Some(call_id) = contact.call_id() {
-                if let Some(archive) = stats.add_contact_event(call_id, contact)? {
-                    let record = domain::stats::calls::from_contact(call_id, &archive);
-                    stats.set_call(record)?;
+                if let Some(record) = overlay.contact(call_id)? {
+                    let archive = record.fold();
+                    stats.set_call(domain::stats::calls::from_contact(call_id, &archive))?;
                 }
             }
         }
