@@ -300,6 +300,22 @@ pub fn contact_calls() -> Vec<Event> {
     events
 }
 
+/// Opens a store, retrying while another handle of it (just dropped, its
+/// threads still winding down) holds sled's lock.
+fn retry<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
+    let mut tries = 0;
+    loop {
+        match open() {
+            Ok(value) => return value,
+            Err(e) if tries >= 50 => panic!("cannot reopen: {e:?}"),
+            Err(_) => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
 /// A temporary data dir with a real sled log and real views.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
@@ -317,19 +333,6 @@ impl Fixture {
     fn open_in(dir: &tempfile::TempDir) -> (Arc<SledLog>, Views) {
         // sled's own flusher thread may still hold the file lock of a store
         // just closed; opening again waits for it (briefly) instead of failing.
-        fn retry<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
-            let mut tries = 0;
-            loop {
-                match open() {
-                    Ok(value) => return value,
-                    Err(e) if tries >= 50 => panic!("cannot reopen: {e:?}"),
-                    Err(_) => {
-                        tries += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                    }
-                }
-            }
-        }
         let log = retry(|| SledLog::open(eventlog::Options::new(dir.path().join("log"))));
         let views = retry(|| Views::open(dir.path().join("views")));
         (Arc::new(log), views)
@@ -350,11 +353,12 @@ impl Fixture {
         let Fixture { dir, log, views } = self;
         drop(views);
         {
-            let db = sled::open(dir.path().join("views")).unwrap();
+            // sled's threads may still hold the lock of the dropped views a moment.
+            let db = retry(|| sled::open(dir.path().join("views")));
             f(&db.open_tree("helpdesk").unwrap());
             db.flush().unwrap();
         }
-        let views = Views::open(dir.path().join("views")).unwrap();
+        let views = retry(|| Views::open(dir.path().join("views")));
         Fixture { dir, log, views }
     }
 
