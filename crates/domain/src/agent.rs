@@ -21,18 +21,6 @@ pub type TicketId = String;
 /// CallGear's `call_session_id`.
 pub type SessionId = u64;
 
-macro_rules! record {
-    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Clone, Debug, PartialEq, Eq,
-            serde::Serialize, serde::Deserialize,
-            rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
-        )]
-        pub struct $name { $($body)* }
-    };
-}
-
 /// Ticket status (SPEC §3).
 #[derive(
     Clone,

@@ -36,33 +36,7 @@ pub const FORMAT_VERSION: u16 = 1;
 /// Longest `call_id`, `agent_id`, queue or menu name accepted, in bytes.
 pub const MAX_ID_LEN: usize = 128;
 
-macro_rules! contact_record {
-    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Clone, Debug, PartialEq, Eq,
-            serde::Serialize, serde::Deserialize,
-            rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
-        )]
-        pub struct $name { $($body)* }
-    };
-}
-
-macro_rules! contact_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($body:tt)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, Hash,
-            serde::Serialize, serde::Deserialize,
-            rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
-        )]
-        #[rkyv(derive(Debug, PartialEq, Eq))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($body)* }
-    };
-}
-
-contact_record! {
+record! {
     /// One contact-centre event: the envelope fields and the typed body.
     pub struct ContactEvent {
         /// Format version, [`FORMAT_VERSION`].
@@ -74,7 +48,7 @@ contact_record! {
     }
 }
 
-contact_enum! {
+label! {
     /// Which way a call goes, as the contact centre saw it.
     pub enum CallKind {
         /// A customer called in.
@@ -86,7 +60,7 @@ contact_enum! {
     }
 }
 
-contact_enum! {
+label! {
     /// Why a call left a queue.
     pub enum QueueExit {
         Answered,
@@ -99,7 +73,7 @@ contact_enum! {
     }
 }
 
-contact_enum! {
+label! {
     /// How one dial attempt (callback attempt or outbound call) ended.
     pub enum DialResult {
         /// The destination picked up.
@@ -117,7 +91,7 @@ contact_enum! {
     }
 }
 
-contact_enum! {
+label! {
     /// How an outbound call was placed.
     pub enum DialMode {
         /// By hand, from the softphone or the directory.
@@ -133,7 +107,7 @@ contact_enum! {
     }
 }
 
-contact_enum! {
+label! {
     /// What a played message was for.
     pub enum MessagePurpose {
         /// Played to caller and agent when the agent answers.
@@ -145,7 +119,7 @@ contact_enum! {
     }
 }
 
-contact_enum! {
+label! {
     /// Agent presence.
     pub enum Presence {
         LoggedIn,

@@ -16,32 +16,6 @@ use crate::phone::Phone;
 use crate::session::{Call, CallDirection, Part, SessionRecord};
 use crate::time::Timestamp;
 
-macro_rules! record {
-    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Clone, Debug, PartialEq, Eq,
-            serde::Serialize, serde::Deserialize,
-            rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
-        )]
-        pub struct $name { $($body)* }
-    };
-}
-
-macro_rules! label {
-    ($(#[$meta:meta])* pub enum $name:ident { $($body:tt)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, Hash,
-            serde::Serialize, serde::Deserialize,
-            rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
-        )]
-        #[rkyv(derive(Debug, PartialEq, Eq))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($body)* }
-    };
-}
-
 label! {
     /// Ticket channel. Only CALLS tickets come out of this crate today.
     pub enum Channel { Calls, Sms, Email }

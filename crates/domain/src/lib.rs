@@ -43,6 +43,9 @@
 //! with any duplicates, produce the same records (R17). The cost is linear in the
 //! customer's history (sessions + edits), which `docs/domain.md` discusses.
 
+#[macro_use]
+mod derive;
+
 pub mod agent;
 pub mod callgear;
 pub mod command;

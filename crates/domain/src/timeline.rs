@@ -45,33 +45,8 @@ pub const LABEL_TRANSFER: &str = "transfer";
 /// Prefix of the archive id of a contact-centre call: `cc:<call_id>`.
 pub const CONTACT_ID_PREFIX: &str = "cc:";
 
-macro_rules! timeline_record {
-    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Clone, Debug, PartialEq, Eq,
-            serde::Serialize, serde::Deserialize,
-            rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
-        )]
-        pub struct $name { $($body)* }
-    };
-}
-
-macro_rules! timeline_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($body:tt)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
-            serde::Serialize, serde::Deserialize,
-            rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
-        )]
-        #[rkyv(derive(Debug, PartialEq, Eq))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($body)* }
-    };
-}
-
-timeline_enum! {
+label! {
+    #[derive(PartialOrd, Ord)]
     /// What a timeline entry stands for (SPEC §4).
     pub enum TimelineKind {
         /// Time in a voice menu (IVR), or a played message.
@@ -89,7 +64,7 @@ timeline_enum! {
     }
 }
 
-timeline_record! {
+record! {
     /// One entry of a call's archive timeline.
     pub struct TimelineEntry {
         pub kind: TimelineKind,
@@ -107,7 +82,8 @@ timeline_record! {
     }
 }
 
-timeline_enum! {
+label! {
+    #[derive(PartialOrd, Ord)]
     /// How a call ended up, for the archive search and the statistics (R41).
     pub enum Outcome {
         /// An agent talked with the customer (agent-to-agent: the called agent answered).
@@ -161,7 +137,7 @@ impl Outcome {
     }
 }
 
-timeline_record! {
+record! {
     /// One agent's speaking time in a call: the union of their Conversation
     /// entries and the Consult entries they were on (either side).
     pub struct AgentTalk {
@@ -170,7 +146,7 @@ timeline_record! {
     }
 }
 
-timeline_record! {
+record! {
     /// What the archive and the statistics know of one call (either feed).
     pub struct CallSummary {
         /// The archive id, GraphQL `Call.sessionId`: CallGear's `call_session_id`
@@ -250,7 +226,7 @@ impl<'a> ArchiveId<'a> {
 // ---------------------------------------------------------------------------
 // The record of a contact-centre call
 
-timeline_record! {
+record! {
     /// The persisted record of one contact-centre call (key: its `call_id`).
     pub struct ContactCallRecord {
         pub call_id: String,

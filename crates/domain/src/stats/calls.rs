@@ -50,42 +50,16 @@ pub const WAIT_LOST_HIST: MetricId = 41;
 pub const TALK_HIST: MetricId = 42;
 pub const CALLBACK_HIST: MetricId = 43;
 
-macro_rules! stat_record {
-    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Clone, Debug, PartialEq, Eq,
-            serde::Serialize, serde::Deserialize,
-            rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
-        )]
-        pub struct $name { $($body)* }
-    };
-}
-
-macro_rules! stat_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($body:tt)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, Hash,
-            serde::Serialize, serde::Deserialize,
-            rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
-        )]
-        #[rkyv(derive(Debug, PartialEq, Eq))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($body)* }
-    };
-}
-
-stat_enum! {
+label! {
     /// Where a call's facts come from.
     pub enum CallSource { CallGear, Native }
 }
 
-stat_enum! {
+label! {
     pub enum CallWay { Inbound, Outbound, Internal }
 }
 
-stat_enum! {
+label! {
     /// Where the caller of a lost inbound call gave up.
     pub enum LostStage {
         /// In a voice menu.
@@ -99,7 +73,7 @@ stat_enum! {
     }
 }
 
-stat_record! {
+record! {
     /// An agent's share of a call.
     pub struct AgentShare {
         pub agent_id: AgentId,
@@ -111,7 +85,7 @@ stat_record! {
     }
 }
 
-stat_record! {
+record! {
     /// The callback after a lost call: the next call with the same phone number
     /// that started at or after the lost call ended and is either outbound
     /// (the centre called back) or inbound and answered (the caller got through).
@@ -123,7 +97,7 @@ stat_record! {
     }
 }
 
-stat_record! {
+record! {
     /// One call as statistics and the CDR report see it.
     pub struct CallRecord {
         /// `cg-<call_session_id>` (CallGear) or `cc-<call_id>` (native feed).
