@@ -92,28 +92,16 @@ pub struct CallFilter {
 }
 
 /// GraphQL `CallConnection`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CallPage {
-    pub nodes: Vec<CallSummary>,
-    /// Every call matching the filter, regardless of `first` and `after`.
-    pub total_count: u64,
-    pub has_next_page: bool,
-    /// The cursor of the last node (pass it as `after`); `None` when `nodes` is empty.
-    pub end_cursor: Option<String>,
-}
+pub type CallPage = crate::keys::Page<CallSummary>;
 
 const CURSOR_PREFIX: &str = "c1.";
 
 fn cursor(sort_key: &[u8]) -> String {
-    format!("{CURSOR_PREFIX}{}", hex::encode(sort_key))
+    keys::cursor(CURSOR_PREFIX, sort_key)
 }
 
 fn parse_cursor(text: &str) -> Result<Vec<u8>, Error> {
-    let bad = || Error::BadCursor(text.to_owned());
-    let hex_part = text.strip_prefix(CURSOR_PREFIX).ok_or_else(bad)?;
-    let bytes = hex::decode(hex_part).map_err(|_| bad())?;
-    keys::sort_key_id(&bytes).ok_or_else(bad)?;
-    Ok(bytes)
+    keys::parse_cursor(CURSOR_PREFIX, text)
 }
 
 /// The 8 bytes of a sort key that order by time.

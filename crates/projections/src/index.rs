@@ -104,28 +104,16 @@ pub struct TicketFilter {
 }
 
 /// GraphQL `TicketConnection`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TicketPage {
-    pub nodes: Vec<Ticket>,
-    /// Every ticket matching the filter, regardless of `first` and `after`.
-    pub total_count: u64,
-    pub has_next_page: bool,
-    /// The cursor of the last node (pass it as `after`); `None` when `nodes` is empty.
-    pub end_cursor: Option<String>,
-}
+pub type TicketPage = crate::keys::Page<Ticket>;
 
 const CURSOR_PREFIX: &str = "t1.";
 
 fn cursor(sort_key: &[u8]) -> String {
-    format!("{CURSOR_PREFIX}{}", hex::encode(sort_key))
+    keys::cursor(CURSOR_PREFIX, sort_key)
 }
 
 fn parse_cursor(text: &str) -> Result<Vec<u8>, Error> {
-    let bad = || Error::BadCursor(text.to_owned());
-    let hex_part = text.strip_prefix(CURSOR_PREFIX).ok_or_else(bad)?;
-    let bytes = hex::decode(hex_part).map_err(|_| bad())?;
-    keys::sort_key_id(&bytes).ok_or_else(bad)?;
-    Ok(bytes)
+    keys::parse_cursor(CURSOR_PREFIX, text)
 }
 
 /// A resolved filter: typed criteria, or "matches nothing".

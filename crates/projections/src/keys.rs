@@ -210,3 +210,40 @@ mod tests {
         assert!(!long.starts_with(&short));
     }
 }
+
+/// A page cursor: `prefix` (which listing, format version) + hex of the sort key.
+pub(crate) fn cursor(prefix: &str, sort_key: &[u8]) -> String {
+    format!("{prefix}{}", hex::encode(sort_key))
+}
+
+/// Reads a cursor [`cursor`] wrote with the same `prefix`; anything else is
+/// `Error::BadCursor`.
+pub(crate) fn parse_cursor(prefix: &str, text: &str) -> Result<Vec<u8>, crate::Error> {
+    let bad = || crate::Error::BadCursor(text.to_owned());
+    let hex_part = text.strip_prefix(prefix).ok_or_else(bad)?;
+    let bytes = hex::decode(hex_part).map_err(|_| bad())?;
+    sort_key_id(&bytes).ok_or_else(bad)?;
+    Ok(bytes)
+}
+
+/// One page of a keyset-paged listing (`TicketPage`, `CallPage`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub nodes: Vec<T>,
+    /// Every item matching the filter, regardless of `first` and `after`.
+    pub total_count: u64,
+    pub has_next_page: bool,
+    /// The cursor of the last node (pass it as `after`); `None` when `nodes` is empty.
+    pub end_cursor: Option<String>,
+}
+
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Page {
+            nodes: Vec::new(),
+            total_count: 0,
+            has_next_page: false,
+            end_cursor: None,
+        }
+    }
+}

@@ -34,6 +34,7 @@ mod write;
 pub use archive::{CallFilter, CallPage, CALLS_FIRST_MAX};
 pub use error::Error;
 pub use index::{TicketFilter, TicketPage, TICKETS_FIRST_MAX};
+pub use keys::Page;
 pub use projector::{
     BatchChanges, CallActivity, Handle, Options, Progress, Projector, BATCH_EVENTS_MAX,
     CHANGES_QUEUE_MAX, NAME, REBUILD_EVENTS_MAX,
