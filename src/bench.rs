@@ -78,6 +78,10 @@ pub enum Which {
         queries: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Keep the generated store in DIR; a later run with the same shape
+        /// reuses it (no loading).
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
     },
     /// GraphQL latency of ticket lookups against the same lookups on the views.
     Graphql {
@@ -137,6 +141,7 @@ pub fn run(which: Which) -> Result<ExitCode> {
             days,
             queries,
             seed,
+            data_dir,
         } => stats::run(
             stats::Shape {
                 calls,
@@ -146,6 +151,7 @@ pub fn run(which: Which) -> Result<ExitCode> {
                 seed,
             },
             queries.max(1),
+            data_dir,
         ),
         Which::Graphql {
             tickets,

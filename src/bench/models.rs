@@ -281,10 +281,16 @@ pub fn rebuild(
         100.0 * (total - fold.as_secs_f64()).max(0.0) / total,
         views_bytes >> 20,
     );
+    print_sizes(&sizes);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The markdown table of what the views hold per key kind.
+pub(super) fn print_sizes(sizes: &std::collections::BTreeMap<String, projections::StoredSize>) {
     println!();
     println!("| views key kind | keys | key MiB | value MiB | value bytes per key |");
     println!("|---|---:|---:|---:|---:|");
-    for (kind, size) in &sizes {
+    for (kind, size) in sizes {
         println!(
             "| `{kind}` | {} | {:.1} | {:.1} | {:.0} |",
             size.keys,
@@ -293,7 +299,6 @@ pub fn rebuild(
             size.value_bytes as f64 / size.keys.max(1) as f64,
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `domain::State` that keeps the directory's timeline until the directory changes.

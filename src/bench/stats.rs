@@ -25,6 +25,7 @@ const EPOCH_MICROS: i64 = 1_704_067_200_000_000;
 const SECOND: i64 = 1_000_000;
 const ZONES: [&str; 4] = ["UTC", "Europe/Moscow", "Asia/Kolkata", "America/New_York"];
 
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     pub calls: u64,
     pub agents: u64,
@@ -253,27 +254,28 @@ fn size_of(path: &std::path::Path) -> u64 {
     total
 }
 
-pub fn run(shape: Shape, queries: u64) -> Result<ExitCode> {
-    if shape.agents < 2 || shape.queues < 1 || shape.days < 31 {
-        bail!("at least 2 agents, 1 queue and 31 days");
-    }
-    let data_dir = super::tempfile_dir()?.join("stats");
-    if data_dir.exists() {
-        std::fs::remove_dir_all(&data_dir)?;
-    }
-    let store = Store::open(&data_dir, None)?;
-    let views = store.projector.views().clone();
+/// What a kept store holds (`--data-dir`): written once loading is done.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    shape: Shape,
+    tickets: u64,
+    load_seconds: f64,
+}
 
+const MANIFEST: &str = "bench-stats.json";
+
+/// Fills `views` with the generated calls and tickets; returns the tickets.
+fn load(views: &projections::Views, shape: &Shape) -> Result<u64> {
     let started = Instant::now();
     let mut rng = Rng::new(shape.seed);
-    let mut loader = projections::stats::BulkLoader::new(&views);
+    let mut loader = projections::stats::BulkLoader::new(views);
     let mut tickets = 0u64;
     // Day by day, in time order, as a live centre would fill it.
     let mut i = 0u64;
     for day in 0..shape.days {
         let count = shape.calls / shape.days + u64::from(day < shape.calls % shape.days);
         for start in day_starts(&mut rng, day, count) {
-            let (record, ticket) = call_and_ticket(&mut rng, &shape, i, start);
+            let (record, ticket) = call_and_ticket(&mut rng, shape, i, start);
             loader.call(record)?;
             if let Some(ticket) = ticket {
                 loader.ticket(&ticket)?;
@@ -286,15 +288,59 @@ pub fn run(shape: Shape, queries: u64) -> Result<ExitCode> {
         }
     }
     loader.flush()?;
-    let load = started.elapsed();
+    Ok(tickets)
+}
+
+pub fn run(shape: Shape, queries: u64, kept: Option<std::path::PathBuf>) -> Result<ExitCode> {
+    if shape.agents < 2 || shape.queues < 1 || shape.days < 31 {
+        bail!("at least 2 agents, 1 queue and 31 days");
+    }
+    let data_dir = match &kept {
+        Some(dir) => dir.clone(),
+        None => super::tempfile_dir()?.join("stats"),
+    };
+    let manifest_path = data_dir.join(MANIFEST);
+    let saved: Option<Manifest> = std::fs::read(&manifest_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(|m: &Manifest| m.shape == shape);
+    if saved.is_none() && data_dir.exists() {
+        if kept.is_some() {
+            eprintln!("{} holds another shape: loading anew", data_dir.display());
+        }
+        std::fs::remove_dir_all(&data_dir)?;
+    }
+    let store = Store::open(&data_dir, None)?;
+    let views = store.projector.views().clone();
+    let (tickets, load) = match saved {
+        Some(m) => {
+            eprintln!("reusing the store in {}", data_dir.display());
+            (m.tickets, std::time::Duration::from_secs_f64(m.load_seconds))
+        }
+        None => {
+            let started = Instant::now();
+            let tickets = load(&views, &shape)?;
+            let load = started.elapsed();
+            if kept.is_some() {
+                let manifest = Manifest {
+                    shape: shape.clone(),
+                    tickets,
+                    load_seconds: load.as_secs_f64(),
+                };
+                std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)?;
+            }
+            (tickets, load)
+        }
+    };
     let bytes = size_of(&data_dir.join("views"));
     eprintln!(
-        "loaded {} calls and {tickets} tickets in {load:.1?} ({:.0} calls/s); views on disk {:.2} GB",
+        "{} calls and {tickets} tickets, loaded in {load:.1?} ({:.0} calls/s); views on disk {:.2} GB",
         shape.calls,
         shape.calls as f64 / load.as_secs_f64(),
         bytes as f64 / 1e9
     );
 
+    let sizes = views.stored_sizes()?;
     let mut rng = Rng::new(shape.seed ^ 0x5EED);
     let months = periods(&mut rng, queries, shape.days)?;
     // A check that the store holds what was generated: the months add up.
@@ -368,7 +414,9 @@ pub fn run(shape: Shape, queries: u64) -> Result<ExitCode> {
         time_each(&months, |(_, p)| execute(CALLS_OVERALL, p).map(drop))?;
     drop(schema);
     drop(store);
-    let _ = std::fs::remove_dir_all(&data_dir);
+    if kept.is_none() {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
 
     println!(
         "store: {} calls ({} agents, {} queues, {} days from 2024-01-01), {tickets} tickets, views {:.2} GB, \
@@ -383,6 +431,7 @@ pub fn run(shape: Shape, queries: u64) -> Result<ExitCode> {
         agents_seen as f64 / queries as f64,
         response_bytes as f64 / (2.0 * queries as f64) / 1024.0,
     );
+    super::models::print_sizes(&sizes);
     println!();
     println!("| one-month query | path | p50 ms | p99 ms | max ms | GraphQL / direct p99 |");
     println!("|---|---|---:|---:|---:|---:|");

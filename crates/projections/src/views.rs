@@ -386,16 +386,21 @@ impl Views {
     }
 
     /// What the tree holds, per kind of key (as `docs/projections.md` names
-    /// them: `D`, `P`, `S`, `C`, `T`, `o`, `i`, `@`): keys, key bytes, value bytes.
+    /// them: `D`, `P`, `S`, `C`, `T`, `o`, `i`, `@`; statistics keys by their
+    /// first two bytes, `sb`, `sc` …): keys, key bytes, value bytes.
     /// A full scan: for benchmarks and operators, not for request paths.
-    pub fn stored_sizes(&self) -> Result<BTreeMap<char, StoredSize>, Error> {
+    pub fn stored_sizes(&self) -> Result<BTreeMap<String, StoredSize>, Error> {
         let _read = self.read_gate();
-        let mut sizes: BTreeMap<char, StoredSize> = BTreeMap::new();
+        let mut sizes: BTreeMap<String, StoredSize> = BTreeMap::new();
         for entry in self.tree().iter() {
             let (key, value) = entry?;
-            let size = sizes
-                .entry(key.first().map_or('?', |b| char::from(*b)))
-                .or_default();
+            let kind_len = if key.first() == Some(&crate::stats::keys::PREFIX) {
+                2
+            } else {
+                1
+            };
+            let kind = String::from_utf8_lossy(&key[..key.len().min(kind_len)]).into_owned();
+            let size = sizes.entry(kind).or_default();
             size.keys += 1;
             size.key_bytes += key.len() as u64;
             size.value_bytes += value.len() as u64;
