@@ -30,7 +30,18 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    #[inline]
     fn u64(&mut self) -> Option<u64> {
+        // Most values (deltas of sorted keys, counts) fit one byte.
+        let first = *self.bytes.get(self.at)?;
+        if first < 0x80 {
+            self.at += 1;
+            return Some(u64::from(first));
+        }
+        self.u64_long()
+    }
+
+    fn u64_long(&mut self) -> Option<u64> {
         let mut v = 0u64;
         let mut shift = 0;
         loop {
@@ -47,6 +58,7 @@ impl Reader<'_> {
         }
     }
 
+    #[inline]
     fn i64(&mut self) -> Option<i64> {
         let v = self.u64()?;
         Some(((v >> 1) as i64) ^ -((v & 1) as i64))
@@ -256,6 +268,8 @@ pub(crate) struct Acc {
     low: [i64; 64],
     /// Histogram bins 1.., by metric id.
     bins: Vec<(u16, Vec<i64>)>,
+    /// Where a metric's bins are in `bins` (index + 1; 0: none yet).
+    slots: [u8; 64],
     /// Anything else (metric ids ≥ 64, bins beyond the ladder): never in
     /// this build's data, kept so nothing is lost.
     other: std::collections::BTreeMap<u32, i64>,
@@ -268,6 +282,7 @@ impl Default for Acc {
         Acc {
             low: [0; 64],
             bins: Vec::new(),
+            slots: [0; 64],
             other: std::collections::BTreeMap::new(),
         }
     }
@@ -283,14 +298,19 @@ impl Acc {
         } else if bin == 0 {
             self.low[usize::from(metric)] += value;
         } else {
-            let slot = match self.bins.iter().position(|(m, _)| *m == metric) {
-                Some(i) => i,
-                None => {
-                    self.bins.push((metric, vec![0; BINS]));
-                    self.bins.len() - 1
-                }
-            };
-            self.bins[slot].1[bin] += value;
+            let slot = &mut self.slots[usize::from(metric)];
+            if *slot == 0 {
+                // Room for the whole ladder, filled (zeroed) only up to the
+                // highest bin seen: most histograms stop far below the
+                // ladder's end, and `into_agg` walks only what is there.
+                self.bins.push((metric, Vec::with_capacity(BINS)));
+                *slot = self.bins.len() as u8;
+            }
+            let bins = &mut self.bins[usize::from(*slot) - 1].1;
+            if bins.len() <= bin {
+                bins.resize(bin + 1, 0);
+            }
+            bins[bin] += value;
         }
     }
 
@@ -313,8 +333,13 @@ impl Acc {
                 }
             }
         }
-        entries.extend(self.other.into_iter().filter(|&(_, v)| v != 0));
-        Agg::from_sorted(entries).unwrap_or_default()
+        if !self.other.is_empty() {
+            // Keys outside the dense arrays sort among the others (a bin
+            // beyond the ladder sits inside its metric's range).
+            entries.extend(self.other.into_iter().filter(|&(_, v)| v != 0));
+            entries.sort_unstable_by_key(|&(k, _)| k);
+        }
+        Agg::from_sorted(entries).expect("distinct keys, no zeros")
     }
 }
 
@@ -373,9 +398,12 @@ pub(crate) fn add_bucket_part(
 pub(crate) fn bucket_part(key: &[u8], bytes: &[u8], from: i64) -> Result<Agg, Error> {
     let mut r = body(BUCKET, key, bytes)?;
     let mut read = || -> Option<Agg> {
-        let mut sum = r.agg()?;
+        let first = r.agg()?;
         let m = r.u64()?;
         let mut quarter = 0i64;
+        // The pairs to take out, gathered (one allocation) and then applied
+        // to the sorted sums in one pass.
+        let mut minus: Vec<(u32, i64)> = Vec::new();
         for i in 0..m {
             let delta = r.i64()?;
             quarter = if i == 0 {
@@ -383,17 +411,56 @@ pub(crate) fn bucket_part(key: &[u8], bytes: &[u8], from: i64) -> Result<Agg, Er
             } else {
                 quarter.checked_add(delta)?
             };
-            if quarter >= from {
-                sum.merge(&r.agg()?, -1);
-            } else {
-                let n = r.u64()?;
-                for _ in 0..n {
-                    r.u64()?;
-                    r.u64()?;
+            let n = r.u64()?;
+            let mut key = 0u64;
+            for j in 0..n {
+                let delta = r.u64()?;
+                key = if j == 0 {
+                    delta
+                } else {
+                    key.checked_add(delta)?
+                };
+                let value = r.i64()?;
+                if (j > 0 && delta == 0) || value == 0 {
+                    return None; // not canonical
+                }
+                if quarter >= from {
+                    minus.push((u32::try_from(key).ok()?, value));
                 }
             }
         }
-        r.done().then_some(sum)
+        if !r.done() {
+            return None;
+        }
+        if minus.is_empty() {
+            return Some(first);
+        }
+        minus.sort_unstable_by_key(|&(k, _)| k);
+        let mut out = Vec::with_capacity(first.entries().len() + minus.len());
+        let (a, b) = (first.entries(), &minus);
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let (k, v) = if j == b.len() || (i < a.len() && a[i].0 < b[j].0) {
+                i += 1;
+                a[i - 1]
+            } else {
+                let k = b[j].0;
+                let mut v = 0;
+                while j < b.len() && b[j].0 == k {
+                    v -= b[j].1;
+                    j += 1;
+                }
+                if i < a.len() && a[i].0 == k {
+                    v += a[i].1;
+                    i += 1;
+                }
+                (k, v)
+            };
+            if v != 0 {
+                out.push((k, v));
+            }
+        }
+        Agg::from_sorted(out)
     };
     read().ok_or_else(|| corrupt(key, "undecodable statistics bucket".into()))
 }
@@ -474,6 +541,45 @@ mod tests {
         twice.merge(&bucket.first, 1);
         assert_eq!(accs.remove(&b"\x01a"[..]).unwrap().into_agg(), twice);
         assert_eq!(accs.remove(&b"\x01b"[..]).unwrap().into_agg(), bucket.first);
+    }
+
+    #[test]
+    fn dense_sums_equal_sparse_merges_for_any_metrics_and_bins() {
+        // Plain sums, histograms of several metrics in any order, the last
+        // ladder bin, and keys the dense arrays do not cover (metric ≥ 64,
+        // bin beyond the ladder).
+        let mut seed = 7u64;
+        let mut next = |below: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % below
+        };
+        let mut want = Agg::new();
+        let mut acc = Acc::default();
+        for _ in 0..50 {
+            let entries: Vec<(u32, i64)> = (0..1 + next(40))
+                .map(|_| {
+                    let metric = [1u16, 9, 40, 41, 42, 43, 63, 64, 70][next(9) as usize];
+                    let bin = match next(4) {
+                        0 => 0,
+                        1 => domain::stats::ladder::OVERFLOW,
+                        2 => (BINS + 3) as u16,
+                        _ => next(300) as u16,
+                    };
+                    (bin_key(metric, bin), next(7) as i64 - 3)
+                })
+                .collect();
+            let agg = Agg::from_entries(entries);
+            want.merge(&agg, 1);
+            let bytes = Bucket {
+                first: agg,
+                cross: Vec::new(),
+            }
+            .encode();
+            add_bucket_part(b"x", &bytes, 0, &mut acc).unwrap();
+        }
+        assert_eq!(acc.into_agg(), want);
     }
 
     #[test]

@@ -38,7 +38,12 @@ fn sums(
             if dims {
                 encode::add_bucket_part(&key, &value, from, &mut dense)?;
             } else {
-                sparse.merge(&encode::bucket_part(&key, &value, from)?, 1);
+                let part = encode::bucket_part(&key, &value, from)?;
+                if sparse.is_empty() {
+                    sparse = part;
+                } else {
+                    sparse.merge(&part, 1);
+                }
             }
         }
         if dims {
