@@ -27,12 +27,7 @@ impl Store {
     /// HTTP (command-line use needs none: access to the files is the authority).
     pub fn open(data_dir: &Path, admin_token: Option<&str>) -> Result<Store> {
         let log = Arc::new(datadir::open_log(data_dir)?);
-        let views = projections::Views::open(data_dir.join("views")).with_context(|| {
-            format!(
-                "cannot open the read models in {}",
-                data_dir.join("views").display()
-            )
-        })?;
+        let views = datadir::open_views(data_dir)?;
         let dyn_log: Arc<dyn EventLog> = log.clone();
         let projector =
             projections::Projector::new(projections::Options::default(), views, dyn_log)

@@ -21,6 +21,27 @@ pub fn open_log(data_dir: &Path) -> Result<SledLog> {
     })
 }
 
+/// The views' page cache: `CALLFOLD_VIEWS_CACHE_MB` (MiB, 16 – 65,536),
+/// default [`projections::VIEWS_CACHE_BYTES`].
+pub fn views_cache_bytes() -> Result<u64> {
+    match std::env::var("CALLFOLD_VIEWS_CACHE_MB") {
+        Ok(text) if !text.trim().is_empty() => match text.trim().parse::<u64>() {
+            Ok(mb) if (16..=65_536).contains(&mb) => Ok(mb << 20),
+            _ => bail!(
+                "CALLFOLD_VIEWS_CACHE_MB={text:?} must be a whole number of MiB from 16 to 65536"
+            ),
+        },
+        _ => Ok(projections::VIEWS_CACHE_BYTES),
+    }
+}
+
+/// Opens the read models in `DATA_DIR/views`.
+pub fn open_views(data_dir: &Path) -> Result<projections::Views> {
+    let path = data_dir.join("views");
+    projections::Views::open_with_cache(&path, views_cache_bytes()?)
+        .with_context(|| format!("cannot open the read models in {}", path.display()))
+}
+
 /// `CALLFOLD_TIMEZONE` (IANA name), default UTC.
 pub fn timezone() -> Result<chrono_tz::Tz> {
     match std::env::var("CALLFOLD_TIMEZONE") {

@@ -45,7 +45,7 @@ pub fn run(
 /// Re-derives every read model from position zero.
 pub fn rebuild(data_dir: &Path) -> Result<ExitCode> {
     let log = std::sync::Arc::new(crate::datadir::open_log(data_dir)?);
-    let views = projections::Views::open(data_dir.join("views"))?;
+    let views = crate::datadir::open_views(data_dir)?;
     let projector = projections::Projector::new(projections::Options::default(), views, log);
     let started = std::time::Instant::now();
     let head = projector.rebuild_blocking()?;

@@ -488,7 +488,7 @@ pub fn archive(
 
     // The projection, rebuilt from position 0.
     let log: Arc<SledLog> = Arc::new(datadir::open_log(&data_dir)?);
-    let views = projections::Views::open(data_dir.join("views"))?;
+    let views = crate::datadir::open_views(&data_dir)?;
     let projector = projections::Projector::new(
         projections::Options::default(),
         views.clone(),

@@ -213,7 +213,7 @@ pub fn rebuild(
 
     // The real thing: clear the views and apply the log from position 0.
     eprintln!("rebuild into sled views");
-    let views = projections::Views::open(data_dir.join("views"))?;
+    let views = crate::datadir::open_views(&data_dir)?;
     let dyn_log: Arc<dyn EventLog> = log.clone();
     let options = projections::Options {
         rebuild_events_max: span,

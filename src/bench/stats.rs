@@ -315,7 +315,10 @@ pub fn run(shape: Shape, queries: u64, kept: Option<std::path::PathBuf>) -> Resu
     let (tickets, load) = match saved {
         Some(m) => {
             eprintln!("reusing the store in {}", data_dir.display());
-            (m.tickets, std::time::Duration::from_secs_f64(m.load_seconds))
+            (
+                m.tickets,
+                std::time::Duration::from_secs_f64(m.load_seconds),
+            )
         }
         None => {
             let started = Instant::now();

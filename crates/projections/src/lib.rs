@@ -39,4 +39,4 @@ pub use projector::{
     BatchChanges, CallActivity, Handle, Options, Progress, Projector, BATCH_EVENTS_MAX,
     CHANGES_QUEUE_MAX, NAME, REBUILD_EVENTS_MAX,
 };
-pub use views::{StoredSize, Views};
+pub use views::{StoredSize, Views, CACHE_CAPACITY_BYTES as VIEWS_CACHE_BYTES};

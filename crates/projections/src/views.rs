@@ -19,8 +19,8 @@ use crate::Error;
 
 /// The tree inside the views database that holds the helpdesk projection.
 const TREE: &str = "helpdesk";
-/// sled's page cache for the views.
-const CACHE_CAPACITY_BYTES: u64 = 128 << 20;
+/// sled's page cache for the views, unless told otherwise ([`Views::open_with_cache`]).
+pub const CACHE_CAPACITY_BYTES: u64 = 512 << 20;
 
 /// The helpdesk read model: records, ticket indexes and checkpoint, in one sled
 /// tree. Cheap to clone; every clone shares the same database. Reads see
@@ -90,9 +90,15 @@ impl Views {
     /// A tree holding records but no checkpoint is the trace of an interrupted
     /// rebuild (the checkpoint is written with the first records): it is cleared.
     pub fn open(path: impl AsRef<Path>) -> Result<Views, Error> {
+        Views::open_with_cache(path, CACHE_CAPACITY_BYTES)
+    }
+
+    /// [`Views::open`] with a page cache of `cache_bytes` (what stays decoded
+    /// in memory: statistics buckets, index pages, hot records).
+    pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Views, Error> {
         let db = sled::Config::new()
             .path(path.as_ref())
-            .cache_capacity(CACHE_CAPACITY_BYTES)
+            .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             // Every commit flushes; nothing to do on a timer.
             .flush_every_ms(None)
