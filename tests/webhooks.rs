@@ -519,6 +519,11 @@ fn bad_configuration_stops_serve_at_start() {
     };
     check(&[("CALLFOLD_TIMEZONE", "Mars/Base")], "CALLFOLD_TIMEZONE");
     check(
+        &[("CALLFOLD_VIEWS_CACHE_MB", "lots")],
+        "CALLFOLD_VIEWS_CACHE_MB",
+    );
+    check(&[("CALLFOLD_VIEWS_CACHE_MB", "8")], "from 16 to 65536");
+    check(
         &[("CALLFOLD_WEBHOOK_TOKEN", "has/slash")],
         "CALLFOLD_WEBHOOK_TOKEN",
     );
