@@ -197,7 +197,7 @@ impl TicketFigures {
 /// One agent's row ("team leaders"): tickets assigned to the agent.
 pub struct AgentTicketFigures {
     agent_id: String,
-    figures: Agg,
+    figures: TicketFigures,
 }
 
 #[Object]
@@ -209,8 +209,8 @@ impl AgentTicketFigures {
     async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, ReadError> {
         crate::types::agent_by_id(api(ctx), &self.agent_id)
     }
-    async fn figures(&self) -> TicketFigures {
-        TicketFigures(self.figures.clone())
+    async fn figures(&self) -> &TicketFigures {
+        &self.figures
     }
 }
 
@@ -295,7 +295,7 @@ impl TicketStatistics {
             .iter()
             .map(|(id, agg)| AgentTicketFigures {
                 agent_id: id.clone(),
-                figures: agg.clone(),
+                figures: TicketFigures(agg.clone()),
             })
             .collect()
     }
@@ -450,7 +450,7 @@ impl CallFigures {
 /// One agent's KPI row.
 pub struct AgentCallFigures {
     agent_id: String,
-    figures: Agg,
+    figures: CallFigures,
 }
 
 #[Object]
@@ -461,8 +461,8 @@ impl AgentCallFigures {
     async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, ReadError> {
         crate::types::agent_by_id(api(ctx), &self.agent_id)
     }
-    async fn figures(&self) -> CallFigures {
-        CallFigures(self.figures.clone())
+    async fn figures(&self) -> &CallFigures {
+        &self.figures
     }
 }
 
@@ -494,7 +494,7 @@ impl CallStatistics {
             .iter()
             .map(|(id, agg)| AgentCallFigures {
                 agent_id: id.clone(),
-                figures: agg.clone(),
+                figures: CallFigures(agg.clone()),
             })
             .collect()
     }
