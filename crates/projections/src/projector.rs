@@ -162,6 +162,7 @@ impl Shared {
                     });
                 }
                 overlay.before_event(&envelope.event)?;
+                crate::stats::before_event(&mut statistics, &overlay, &envelope.event)?;
                 let changed = domain::state::apply_deferred(
                     &mut overlay,
                     &envelope.event,
@@ -169,7 +170,7 @@ impl Shared {
                     &mut pending,
                 )?;
                 overlay.after_event(&envelope.event, &changed)?;
-                crate::stats::observe(&mut statistics, &overlay, &envelope.event, &changed)?;
+                crate::stats::observe(&mut statistics, &envelope.event, &changed)?;
                 tickets.extend(changed.tickets);
                 if let (true, domain::Event::CallGear(n)) = (listening, &envelope.event) {
                     calls.push(CallActivity {
@@ -187,6 +188,7 @@ impl Shared {
             return Ok(0);
         }
         tickets.extend(domain::state::settle(&mut overlay, &mut pending)?.tickets);
+        crate::stats::settle(&mut statistics, &overlay)?;
         let published = listening.then(|| tickets.clone());
         let dashboard = statistics.dashboard_changed;
         let stats = overlay.commit(next, tickets, commit, statistics)?;

@@ -37,6 +37,13 @@ pub(crate) struct StatsBatch<'v> {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The live dashboard changed in this batch.
     pub dashboard_changed: bool,
+    /// CallGear sessions and contact-centre calls changed since the last
+    /// [`crate::stats::settle`]: their records are derived then.
+    pub dirty_sessions: BTreeSet<domain::SessionId>,
+    pub dirty_contacts: BTreeSet<String>,
+    /// Phone numbers whose calls changed: their callbacks are re-derived
+    /// once, when the batch is staged.
+    dirty_phones: BTreeSet<String>,
 }
 
 /// What one ticket or call adds to one dimension.
@@ -87,6 +94,9 @@ impl<'v> StatsBatch<'v> {
             buckets: BTreeMap::new(),
             writes: BTreeMap::new(),
             dashboard_changed: false,
+            dirty_sessions: BTreeSet::new(),
+            dirty_contacts: BTreeSet::new(),
+            dirty_phones: BTreeSet::new(),
         }
     }
 
@@ -242,8 +252,8 @@ impl<'v> StatsBatch<'v> {
         }
     }
 
-    /// Sets a call's record (its callback is derived here) and re-derives the
-    /// callbacks of the lost calls of its phone number(s).
+    /// Sets a call's record; the callbacks of the lost calls of its phone
+    /// number(s) are re-derived when the batch is staged (its own included).
     pub(crate) fn set_call(&mut self, mut new: CallRecord) -> Result<(), Error> {
         let old = self.load_call(&new.key)?;
         new.callback = match (&old, new.is_lost()) {
@@ -254,12 +264,8 @@ impl<'v> StatsBatch<'v> {
             return Ok(());
         }
         self.store_call(old.as_ref(), Some(&new));
-        let mut phones = BTreeSet::new();
-        phones.extend(old.and_then(|o| o.phone));
-        phones.extend(new.phone);
-        for phone in phones {
-            self.recompute_callbacks(&phone)?;
-        }
+        self.dirty_phones.extend(old.and_then(|o| o.phone));
+        self.dirty_phones.extend(new.phone);
         Ok(())
     }
 
@@ -287,7 +293,14 @@ impl<'v> StatsBatch<'v> {
     }
 
     /// Writes everything into `batch`.
-    pub(crate) fn stage(self, batch: &mut crate::write::Writer<'_>) -> Result<(), Error> {
+    pub(crate) fn stage(mut self, batch: &mut crate::write::Writer<'_>) -> Result<(), Error> {
+        debug_assert!(
+            self.dirty_sessions.is_empty() && self.dirty_contacts.is_empty(),
+            "calls noted but not settled"
+        );
+        for phone in std::mem::take(&mut self.dirty_phones) {
+            self.recompute_callbacks(&phone)?;
+        }
         let tree = self.views.tree();
         let all = keys::dim_bytes(&Dim::All);
         for ((family, block), mut deltas) in self.buckets {

@@ -25,39 +25,64 @@ use domain::{Changed, Event, Store};
 use crate::overlay::Overlay;
 use crate::Error;
 
-/// Follows one applied event: re-derives what it changed.
+/// Follows one applied event: notes the calls it changed, whose records
+/// [`settle`] derives once per batch.
 pub(crate) fn observe(
     stats: &mut StatsBatch<'_>,
-    overlay: &Overlay<'_>,
     event: &Event,
     changed: &Changed,
 ) -> Result<(), Error> {
-    match event {
-        Event::CallGear(notification) => {
-            let id = notification.call_session_id();
-            if !changed.sessions.contains(&id) {
-                return Ok(());
-            }
-            let Some(record) = overlay.session(id)? else {
-                return Ok(());
-            };
-            let call = record.call(&overlay.timeline()?);
-            if let Some(record) = domain::stats::calls::from_callgear(&call) {
-                stats.set_call(record)?;
-            }
+    stats
+        .dirty_sessions
+        .extend(changed.sessions.iter().copied());
+    if let Event::Contact(contact) = event {
+        live::observe(stats, contact)?;
+        // The archive keeps the call's events (`Overlay::after_event` has
+        // just added this one); its fold gives the call's record.
+        if let Some(call_id) = contact.call_id() {
+            stats.dirty_contacts.insert(call_id.to_owned());
         }
-        Event::Contact(contact) => {
-            live::observe(stats, contact)?;
-            // The archive keeps the call's events (`Overlay::after_event` has
-            // just added this one); its fold gives the call's record.
-            if let Some(call_id) = contact.call_id() {
-                if let Some(record) = overlay.contact(call_id)? {
-                    let archive = record.fold();
-                    stats.set_call(domain::stats::calls::from_contact(call_id, &archive))?;
-                }
-            }
+    }
+    Ok(())
+}
+
+/// Before an event is applied: an `upsert_agent` may move operators, and a
+/// CallGear call's agents are read through that mapping, so the calls noted
+/// so far are derived first, with the mapping their events saw (as the desks
+/// are, `docs/domain.md`): any batching gives the same records.
+pub(crate) fn before_event(
+    stats: &mut StatsBatch<'_>,
+    overlay: &Overlay<'_>,
+    event: &Event,
+) -> Result<(), Error> {
+    if let Event::Native(native) = event {
+        if matches!(**native, domain::NativeEvent::UpsertAgent(_)) {
+            settle(stats, overlay)?;
         }
-        Event::Native(_) => {}
+    }
+    Ok(())
+}
+
+/// Derives the record of every call noted since the last settle, once each
+/// (a call with many events in a batch, or a rebuild span, is folded once).
+pub(crate) fn settle(stats: &mut StatsBatch<'_>, overlay: &Overlay<'_>) -> Result<(), Error> {
+    if stats.dirty_sessions.is_empty() && stats.dirty_contacts.is_empty() {
+        return Ok(());
+    }
+    let timeline = overlay.timeline()?;
+    for id in std::mem::take(&mut stats.dirty_sessions) {
+        let Some(record) = overlay.session(id)? else {
+            continue;
+        };
+        if let Some(record) = domain::stats::calls::from_callgear(&record.call(&timeline)) {
+            stats.set_call(record)?;
+        }
+    }
+    for call_id in std::mem::take(&mut stats.dirty_contacts) {
+        if let Some(record) = overlay.contact(&call_id)? {
+            let archive = record.fold();
+            stats.set_call(domain::stats::calls::from_contact(&call_id, &archive))?;
+        }
     }
     Ok(())
 }
