@@ -95,6 +95,14 @@ impl Agg {
             self.0 = other.0.iter().map(|&(k, v)| (k, v * sign)).collect();
             return;
         }
+        if other.0.len() * 16 < self.0.len() {
+            // A few entries into big sums (one call into a block's bucket):
+            // in place, without copying the big side.
+            for &(k, v) in &other.0 {
+                self.add_key(k, v * sign);
+            }
+            return;
+        }
         let mut out = Vec::with_capacity(self.0.len() + other.0.len());
         let (mut i, mut j) = (0, 0);
         let (a, b) = (&self.0, &other.0);
@@ -273,6 +281,21 @@ mod tests {
         a.add(3, -2);
         assert!(a.is_empty());
         assert_eq!(a, Agg::default());
+    }
+
+    #[test]
+    fn merging_a_few_entries_into_big_sums_equals_the_full_merge() {
+        let big = Agg::from_entries((0..200u32).map(|i| (key(1) | i, i64::from(i % 7) + 1)));
+        let small = Agg::from_entries([(key(1) | 3, -4), (key(1) | 500, 2), (key(0), 9)]);
+        let mut in_place = big.clone();
+        in_place.merge(&small, 1);
+        let mut expected = small.clone();
+        expected.merge(&big, 1); // the small side is the one merged into: full merge
+        assert_eq!(in_place, expected);
+        assert_eq!(in_place.get_key(key(1) | 3), 0);
+        assert!(in_place.entries().iter().all(|&(_, v)| v != 0));
+        in_place.merge(&small, -1);
+        assert_eq!(in_place, big);
     }
 
     #[test]
