@@ -64,23 +64,56 @@ impl Reader<'_> {
         Some(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
 
-    fn agg(&mut self) -> Option<Agg> {
+    /// Reads one sum: a count, then its sorted keys (delta-coded) with their
+    /// values, handing each entry to `f`. `None` unless canonical (keys
+    /// strictly increasing, no zero value).
+    fn entries(&mut self, mut f: impl FnMut(u32, i64)) -> Option<()> {
         let n = usize::try_from(self.u64()?).ok()?;
         if n > self.bytes.len() {
             return None;
         }
-        let mut entries = Vec::with_capacity(n);
         let mut key = 0u64;
         for i in 0..n {
             let delta = self.u64()?;
-            key = if i == 0 {
-                delta
-            } else {
-                key.checked_add(delta)?
-            };
-            entries.push((u32::try_from(key).ok()?, self.i64()?));
+            if i > 0 && delta == 0 {
+                return None;
+            }
+            key = key.checked_add(delta)?;
+            let value = self.i64()?;
+            if value == 0 {
+                return None;
+            }
+            f(u32::try_from(key).ok()?, value);
         }
+        Some(())
+    }
+
+    fn agg(&mut self) -> Option<Agg> {
+        let mut entries = Vec::new();
+        self.entries(|k, v| entries.push((k, v)))?;
         Agg::from_sorted(entries)
+    }
+
+    /// Reads a series: a count, then per element its quarter hour
+    /// (delta-coded, strictly increasing), handed to `f` to read the rest.
+    fn series(&mut self, mut f: impl FnMut(&mut Self, i64) -> Option<()>) -> Option<()> {
+        let m = usize::try_from(self.u64()?).ok()?;
+        if m > self.bytes.len() {
+            return None;
+        }
+        let mut at = 0i64;
+        for i in 0..m {
+            let delta = self.i64()?;
+            at = if i == 0 {
+                delta
+            } else if delta > 0 {
+                at.checked_add(delta)?
+            } else {
+                return None;
+            };
+            f(self, at)?;
+        }
+        Some(())
     }
 
     fn done(&self) -> bool {
@@ -217,22 +250,12 @@ fn put_series(out: &mut Vec<u8>, series: &[(i64, Agg)]) {
 }
 
 fn read_series(r: &mut Reader<'_>) -> Option<Vec<(i64, Agg)>> {
-    let n = usize::try_from(r.u64()?).ok()?;
-    if n > r.bytes.len() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(n);
-    let mut at = 0i64;
-    for i in 0..n {
-        let delta = r.i64()?;
-        at = if i == 0 {
-            delta
-        } else {
-            at.checked_add(delta)?
-        };
+    let mut out = Vec::new();
+    r.series(|r, at| {
         out.push((at, r.agg()?));
-    }
-    out.windows(2).all(|w| w[0].0 < w[1].0).then_some(out)
+        Some(())
+    })?;
+    Some(out)
 }
 
 /// Adds `sign * delta` to a sorted series, dropping sums that become empty.
@@ -347,36 +370,14 @@ impl Acc {
 /// its first-in-block sums minus its cross-block pairs whose predecessor is at
 /// or after `from`.
 fn add_part(r: &mut Reader<'_>, from: i64, acc: &mut Acc) -> Option<()> {
-    let mut visit = |r: &mut Reader<'_>, sign: i64| -> Option<()> {
-        let n = r.u64()?;
-        let mut key = 0u64;
-        for i in 0..n {
-            let delta = r.u64()?;
-            key = if i == 0 {
-                delta
-            } else {
-                key.checked_add(delta)?
-            };
-            let value = r.i64()?;
-            if sign != 0 {
-                acc.add(u32::try_from(key).ok()?, sign * value);
-            }
-        }
-        Some(())
-    };
-    visit(r, 1)?;
-    let m = r.u64()?;
-    let mut quarter = 0i64;
-    for i in 0..m {
-        let delta = r.i64()?;
-        quarter = if i == 0 {
-            delta
+    r.entries(|k, v| acc.add(k, v))?;
+    r.series(|r, quarter| {
+        if quarter >= from {
+            r.entries(|k, v| acc.add(k, -v))
         } else {
-            quarter.checked_add(delta)?
-        };
-        visit(r, if quarter >= from { -1 } else { 0 })?;
-    }
-    Some(())
+            r.entries(|_, _| {})
+        }
+    })
 }
 
 /// [`add_part`] of an "everything" bucket value.
@@ -399,36 +400,16 @@ pub(crate) fn bucket_part(key: &[u8], bytes: &[u8], from: i64) -> Result<Agg, Er
     let mut r = body(BUCKET, key, bytes)?;
     let mut read = || -> Option<Agg> {
         let first = r.agg()?;
-        let m = r.u64()?;
-        let mut quarter = 0i64;
         // The pairs to take out, gathered (one allocation) and then applied
         // to the sorted sums in one pass.
         let mut minus: Vec<(u32, i64)> = Vec::new();
-        for i in 0..m {
-            let delta = r.i64()?;
-            quarter = if i == 0 {
-                delta
-            } else {
-                quarter.checked_add(delta)?
-            };
-            let n = r.u64()?;
-            let mut key = 0u64;
-            for j in 0..n {
-                let delta = r.u64()?;
-                key = if j == 0 {
-                    delta
-                } else {
-                    key.checked_add(delta)?
-                };
-                let value = r.i64()?;
-                if (j > 0 && delta == 0) || value == 0 {
-                    return None; // not canonical
-                }
+        r.series(|r, quarter| {
+            r.entries(|k, v| {
                 if quarter >= from {
-                    minus.push((u32::try_from(key).ok()?, value));
+                    minus.push((k, v));
                 }
-            }
-        }
+            })
+        })?;
         if !r.done() {
             return None;
         }
