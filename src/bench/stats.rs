@@ -273,6 +273,9 @@ fn load(views: &projections::Views, shape: &Shape) -> Result<u64> {
     // Day by day, in time order, as a live centre would fill it.
     let mut i = 0u64;
     for day in 0..shape.days {
+        // Items come in time order: the blocks that end before this day are
+        // written once, at the next commit.
+        loader.advance(at(day as i64 * 86_400));
         let count = shape.calls / shape.days + u64::from(day < shape.calls % shape.days);
         for start in day_starts(&mut rng, day, count) {
             let (record, ticket) = call_and_ticket(&mut rng, shape, i, start);

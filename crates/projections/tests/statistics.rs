@@ -22,22 +22,6 @@ const PHONES: [&str; 6] = [
     "74990000006",
 ];
 
-/// splitmix64: a seed names a history.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 const AGENTS: [&str; 3] = ["alice", "bob", "carol"];
 
 /// About 120 calls over three days, with agents' edits minutes to days later.

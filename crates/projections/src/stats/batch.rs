@@ -19,7 +19,7 @@ use crate::views::Views;
 use crate::Error;
 
 #[derive(Default)]
-struct BucketDelta {
+pub(crate) struct BucketDelta {
     first: Agg,
     cross: BTreeMap<i64, Agg>,
 }
@@ -29,11 +29,13 @@ fn apply(bucket: &mut Bucket, delta: &BucketDelta) {
     encode::merge_series(&mut bucket.cross, &delta.cross, 1);
 }
 
+/// Per family and block: the delta of each dimension (dim key bytes).
+pub(crate) type Deltas = BTreeMap<(Family, Block), BTreeMap<Vec<u8>, BucketDelta>>;
+
 /// Pending statistics writes of one batch; reads see them first.
 pub(crate) struct StatsBatch<'v> {
     views: &'v Views,
-    /// Per family and block: the delta of each dimension (dim key bytes).
-    buckets: BTreeMap<(Family, Block), BTreeMap<Vec<u8>, BucketDelta>>,
+    buckets: Deltas,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The live dashboard changed in this batch.
     pub dashboard_changed: bool,
@@ -146,12 +148,11 @@ impl<'v> StatsBatch<'v> {
                 // the event is not its chain's first here.
                 Some(_) => continue,
             };
-            let delta = self
-                .buckets
-                .entry((family, block))
-                .or_default()
-                .entry(dim.clone())
-                .or_default();
+            let by_dim = self.buckets.entry((family, block)).or_default();
+            if !by_dim.contains_key(&dim) {
+                by_dim.insert(dim.clone(), BucketDelta::default());
+            }
+            let delta = by_dim.get_mut(&dim).expect("inserted above");
             delta.first.merge(&event.value, sign);
             if let Some(quarter) = cross {
                 delta
@@ -292,15 +293,48 @@ impl<'v> StatsBatch<'v> {
         Ok(())
     }
 
+    /// Re-derives the callbacks of every phone number whose calls changed
+    /// since the last time (once per number); [`StatsBatch::stage`] does it
+    /// first.
+    pub(crate) fn settle_callbacks(&mut self) -> Result<(), Error> {
+        for phone in std::mem::take(&mut self.dirty_phones) {
+            self.recompute_callbacks(&phone)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the bucket deltas of the blocks `take` selects out of this batch
+    /// (they are not staged with it). Sums only add up, so a delta staged in
+    /// a later batch instead gives the same bytes.
+    pub(crate) fn take_buckets(&mut self, mut take: impl FnMut(Block) -> bool) -> Deltas {
+        let (taken, kept) = std::mem::take(&mut self.buckets)
+            .into_iter()
+            .partition(|((_, block), _)| take(*block));
+        self.buckets = kept;
+        taken
+    }
+
+    /// Adds deltas taken from an earlier batch ([`StatsBatch::take_buckets`]).
+    pub(crate) fn add_buckets(&mut self, deltas: Deltas) {
+        for (block, by_dim) in deltas {
+            let mine = self.buckets.entry(block).or_default();
+            for (dim, delta) in by_dim {
+                let into = mine.entry(dim).or_default();
+                into.first.merge(&delta.first, 1);
+                for (quarter, agg) in delta.cross {
+                    into.cross.entry(quarter).or_default().merge(&agg, 1);
+                }
+            }
+        }
+    }
+
     /// Writes everything into `batch`.
     pub(crate) fn stage(mut self, batch: &mut crate::write::Writer<'_>) -> Result<(), Error> {
         debug_assert!(
             self.dirty_sessions.is_empty() && self.dirty_contacts.is_empty(),
             "calls noted but not settled"
         );
-        for phone in std::mem::take(&mut self.dirty_phones) {
-            self.recompute_callbacks(&phone)?;
-        }
+        self.settle_callbacks()?;
         let tree = self.views.tree();
         let all = keys::dim_bytes(&Dim::All);
         for ((family, block), mut deltas) in self.buckets {

@@ -92,35 +92,63 @@ pub(crate) fn settle(stats: &mut StatsBatch<'_>, overlay: &Overlay<'_>) -> Resul
 /// and nothing else. The same code paths as the projector's batches, but the
 /// checkpoint is left where it is, so a view filled this way does not match
 /// its log.
+///
+/// Items are committed every `batch_items` (records in sorted runs, as a
+/// rebuild writes them). The buckets of blocks that do not end before the
+/// watermark ([`BulkLoader::advance`]) are carried to the next commit
+/// instead of being read, merged and rewritten by every one of them: a
+/// block's big per-agent value is written about once. The watermark is only
+/// a hint: sums add up, so a late contribution to a written block is merged
+/// into it, and the stored bytes are the same for any watermark and batch
+/// size (`tests/bulk_loader.rs`).
 pub struct BulkLoader<'v> {
     views: &'v crate::Views,
     batch: Option<StatsBatch<'v>>,
     pending: usize,
+    batch_items: usize,
+    /// Quarter hour before which later items are not expected to add.
+    watermark: i64,
 }
 
 impl std::fmt::Debug for BulkLoader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BulkLoader")
             .field("pending", &self.pending)
+            .field("batch_items", &self.batch_items)
+            .field("watermark", &self.watermark)
             .finish()
     }
 }
 
 impl<'v> BulkLoader<'v> {
-    /// Items (tickets, calls) written per sled batch.
+    /// Items (tickets, calls) written per commit by default.
     pub const BATCH_ITEMS: usize = 65_536;
 
     pub fn new(views: &'v crate::Views) -> BulkLoader<'v> {
+        BulkLoader::with_batch_items(views, Self::BATCH_ITEMS)
+    }
+
+    /// A loader committing every `items` items (at least 1).
+    pub fn with_batch_items(views: &'v crate::Views, items: usize) -> BulkLoader<'v> {
         BulkLoader {
             views,
             batch: None,
             pending: 0,
+            batch_items: items.max(1),
+            watermark: i64::MIN,
         }
     }
 
+    /// Says that the items still to come add (almost) nothing before `now`:
+    /// the blocks that end by then are written at the next commit, the
+    /// others carried. Only a hint (see the type's description).
+    pub fn advance(&mut self, now: domain::Timestamp) {
+        self.watermark = self.watermark.max(domain::stats::period::quarter_of(now));
+    }
+
     fn batch(&mut self) -> Result<&mut StatsBatch<'v>, Error> {
-        if self.pending >= Self::BATCH_ITEMS {
-            self.flush()?;
+        if self.pending >= self.batch_items {
+            self.commit(false)?;
         }
         self.pending += 1;
         Ok(self
@@ -139,14 +167,37 @@ impl<'v> BulkLoader<'v> {
         self.batch()?.set_call(record)
     }
 
-    /// Commits what is pending.
-    pub fn flush(&mut self) -> Result<(), Error> {
-        if let Some(statistics) = self.batch.take() {
-            let mut writer = crate::write::Writer::new(self.views, crate::write::Commit::Atomic);
-            statistics.stage(&mut writer)?;
-            writer.finish(Some(self.views.checkpoint()), false)?;
-        }
+    /// Commits the records and the buckets of the blocks that end by the
+    /// watermark (`all`: every bucket).
+    fn commit(&mut self, all: bool) -> Result<(), Error> {
         self.pending = 0;
+        let Some(mut statistics) = self.batch.take() else {
+            return Ok(());
+        };
+        // Callbacks first: they may change calls of any earlier block.
+        statistics.settle_callbacks()?;
+        let watermark = self.watermark;
+        let open = if all {
+            batch::Deltas::new()
+        } else {
+            statistics.take_buckets(|block| block.end() > watermark)
+        };
+        let mut writer = crate::write::Writer::new(
+            self.views,
+            crate::write::Commit::Rebuild { checkpoint: false },
+        );
+        statistics.stage(&mut writer)?;
+        writer.finish(Some(self.views.checkpoint()), false)?;
+        if !open.is_empty() {
+            let mut next = StatsBatch::new(self.views);
+            next.add_buckets(open);
+            self.batch = Some(next);
+        }
         Ok(())
+    }
+
+    /// Commits everything pending, every bucket included.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.commit(true)
     }
 }
