@@ -25,31 +25,6 @@ const PHONES: [&str; 2] = ["79161234567", "79035550101"];
 /// Operators: 51–53 are agents alice, bob, carol; 59 is not mapped.
 const OPERATORS: [u64; 4] = [51, 52, 53, 59];
 
-/// splitmix64: a small deterministic generator, so a seed names a stream.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-}
-
 /// One stream line: `at` (receive time), and what it carries.
 #[derive(Clone, Debug)]
 struct Line {
@@ -112,7 +87,14 @@ impl Builder {
     }
 
     /// Inbound, answered by `operators` in turn (a transfer when more than one).
-    fn answered(&mut self, rng: &mut Rng, session: u64, phone: &str, start: i64, ops: &[u64]) {
+    fn answered(
+        &mut self,
+        rng: &mut fastrand::Rng,
+        session: u64,
+        phone: &str,
+        start: i64,
+        ops: &[u64],
+    ) {
         let wait = 10;
         let mut at = start + wait;
         for (i, &op) in ops.iter().enumerate() {
@@ -123,7 +105,7 @@ impl Builder {
             handset.wait_seconds = wait as u32;
             handset.total_seconds = (at - start) as u32;
             self.callgear(at, handset);
-            if i == 0 && rng.chance(2) {
+            if i == 0 && rng.bool() {
                 if let Some(agent) = agent_of(op) {
                     // The agent files the running call.
                     self.event(
@@ -134,7 +116,7 @@ impl Builder {
                     );
                 }
             }
-            let talk = 20 + rng.below(90) as i64;
+            let talk = 20 + rng.usize(..90) as i64;
             at += talk;
             let mut endleg = self.note("endleg", session, at, phone);
             endleg.employee_id = Some(op);
@@ -221,7 +203,7 @@ impl Builder {
 
 /// The in-order stream of seed `seed`: the team, then 3–6 sessions.
 fn generate(seed: u64) -> Vec<Line> {
-    let mut rng = Rng(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut b = Builder { lines: Vec::new() };
     for (i, (agent, op)) in [("alice", 51), ("bob", 52), ("carol", 53)]
         .into_iter()
@@ -236,42 +218,42 @@ fn generate(seed: u64) -> Vec<Line> {
             ), "agent": null}),
         });
     }
-    let sessions = 3 + rng.below(4);
+    let sessions = 3 + rng.usize(..4);
     let mut missed_tickets: Vec<String> = Vec::new();
     for k in 0..sessions {
         let session = 2_417_000_000 + seed % 1000 * 100 + k as u64;
         let start = 9 * 3600 + 240 * k as i64;
-        let phone = rng.pick(&PHONES);
-        match rng.below(6) {
+        let phone = PHONES[rng.usize(..PHONES.len())];
+        match rng.usize(..6) {
             0 => {
-                let op = rng.pick(&OPERATORS);
+                let op = OPERATORS[rng.usize(..OPERATORS.len())];
                 b.answered(&mut rng, session, phone, start, &[op]);
             }
             1 => {
-                let first = rng.pick(&OPERATORS);
-                let second = rng.pick(&OPERATORS[..3]);
+                let first = OPERATORS[rng.usize(..OPERATORS.len())];
+                let second = OPERATORS[rng.usize(..3)];
                 b.answered(&mut rng, session, phone, start, &[first, second]);
             }
             2 => {
-                let offers: Vec<u64> = (0..1 + rng.below(2))
-                    .map(|_| rng.pick(&OPERATORS))
+                let offers: Vec<u64> = (0..1 + rng.usize(..2))
+                    .map(|_| OPERATORS[rng.usize(..OPERATORS.len())])
                     .collect();
                 b.missed(session, phone, start, &offers);
                 missed_tickets.push(format!("missed-{session}"));
             }
             3 => b.missed(session, phone, start, &[]),
             _ => {
-                let op = rng.pick(&OPERATORS[..3]);
-                let talk = if rng.chance(2) {
+                let op = OPERATORS[rng.usize(..3)];
+                let talk = if rng.bool() {
                     0
                 } else {
-                    30 + rng.below(60) as i64
+                    30 + rng.usize(..60) as i64
                 };
-                let external = missed_tickets.last().filter(|_| rng.chance(2)).cloned();
+                let external = missed_tickets.last().filter(|_| rng.bool()).cloned();
                 b.outbound(session, phone, start, op, talk, external);
             }
         }
-        if rng.chance(3) {
+        if rng.usize(..3) == 0 {
             if let Some(ticket) = missed_tickets.last() {
                 // An agent edit between sessions (R16).
                 let at = start + 200;
@@ -288,7 +270,7 @@ fn generate(seed: u64) -> Vec<Line> {
     // went to the unmapped operator or were unanswered outbound calls made no
     // ticket, and the check below failed on a legitimately empty model.
     let session = 2_417_000_000 + seed % 1000 * 100 + sessions as u64;
-    let phone = rng.pick(&PHONES);
+    let phone = PHONES[rng.usize(..PHONES.len())];
     b.missed(session, phone, 9 * 3600 + 240 * sessions as i64, &[]);
     b.lines
 }
@@ -296,7 +278,7 @@ fn generate(seed: u64) -> Vec<Line> {
 /// The same deliveries, each session's reordered among the slots it occupies,
 /// and some delivered twice (a repeat can come at any later point).
 fn shuffle_and_duplicate(lines: &[Line], seed: u64) -> Vec<Line> {
-    let mut rng = Rng(seed ^ 0x5EED_0F0D_DE12);
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5EED_0F0D_DE12);
     let mut out = lines.to_vec();
     let mut sessions: Vec<u64> = lines.iter().filter_map(|l| l.session).collect();
     sessions.dedup();
@@ -305,10 +287,7 @@ fn shuffle_and_duplicate(lines: &[Line], seed: u64) -> Vec<Line> {
             .filter(|&i| out[i].session == Some(session))
             .collect();
         let mut bodies: Vec<Line> = slots.iter().map(|&i| out[i].clone()).collect();
-        // Fisher–Yates.
-        for i in (1..bodies.len()).rev() {
-            bodies.swap(i, rng.below(i + 1));
-        }
+        rng.shuffle(&mut bodies);
         for (&slot, mut line) in slots.iter().zip(bodies) {
             // The receive time stays with the slot (delivery order).
             line.json["at"] = out[slot].json["at"].clone();
@@ -319,10 +298,10 @@ fn shuffle_and_duplicate(lines: &[Line], seed: u64) -> Vec<Line> {
     let deliveries: Vec<usize> = (0..out.len())
         .filter(|&i| out[i].session.is_some())
         .collect();
-    let repeats = 1 + rng.below(deliveries.len() / 2 + 1);
+    let repeats = 1 + rng.usize(..deliveries.len() / 2 + 1);
     for _ in 0..repeats {
-        let original = out[rng.pick(&deliveries)].clone();
-        let position = 3 + rng.below(out.len() - 2);
+        let original = out[deliveries[rng.usize(..deliveries.len())]].clone();
+        let position = 3 + rng.usize(..out.len() - 2);
         let mut repeat = original;
         let before = &out[position - 1];
         repeat.json["at"] = before.json["at"].clone();

@@ -17,23 +17,6 @@ use std::path::{Path, PathBuf};
 /// Shuffled variants per scenario.
 const SEEDS_PER_SCENARIO: u64 = 2;
 
-/// splitmix64, so a seed names a stream.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
 }
@@ -96,18 +79,16 @@ fn shuffled(name: &str, seed: u64) -> String {
             deliveries.push(line.to_string());
         }
     }
-    let mut rng = Rng(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let originals = deliveries.len();
     for index in 0..originals {
-        if rng.below(3) == 0 {
+        if rng.usize(..3) == 0 {
             let mut value: Value = serde_json::from_str(&deliveries[index]).unwrap();
             value["at"] = "2024-04-05T12:00:00Z".into();
             deliveries.push(reserialise(&value));
         }
     }
-    for index in (1..deliveries.len()).rev() {
-        deliveries.swap(index, rng.below(index + 1));
-    }
+    rng.shuffle(&mut deliveries);
     team.extend(deliveries);
     team.join("\n") + "\n"
 }

@@ -23,22 +23,22 @@ enum Item {
 /// back, some days later), a ticket for most, edited and closed up to days
 /// after the call.
 fn items(seed: u64) -> Vec<(i64, Item)> {
-    let mut rng = Rng(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut out = Vec::new();
     for i in 0..400u64 {
-        let start = (i as i64) * (10 * DAY / 400) + rng.below(600) as i64;
-        let outbound = rng.below(4) == 0;
-        let lost = !outbound && rng.below(4) == 0;
-        let answered = if outbound { rng.below(3) != 0 } else { !lost };
+        let start = (i as i64) * (10 * DAY / 400) + rng.u64(..600) as i64;
+        let outbound = rng.u64(..4) == 0;
+        let lost = !outbound && rng.u64(..4) == 0;
+        let answered = if outbound { rng.u64(..3) != 0 } else { !lost };
         let talk = if answered {
-            10 + rng.below(900) as u32
+            10 + rng.u64(..900) as u32
         } else {
             0
         };
-        let wait = rng.below(120) as u32;
-        let agent = format!("agent-{}", rng.below(4));
+        let wait = rng.u64(..120) as u32;
+        let agent = format!("agent-{}", rng.u64(..4));
         let mut agents = Vec::new();
-        if answered || outbound || rng.below(2) == 0 {
+        if answered || outbound || rng.u64(..2) == 0 {
             agents.push(AgentShare {
                 agent_id: agent.clone(),
                 offered: !outbound,
@@ -55,8 +55,8 @@ fn items(seed: u64) -> Vec<(i64, Item)> {
             } else {
                 CallWay::Inbound
             },
-            phone: Some(format!("7495000{:04}", rng.below(12))),
-            queue: (!outbound).then(|| format!("queue-{}", rng.below(3))),
+            phone: Some(format!("7495000{:04}", rng.u64(..12))),
+            queue: (!outbound).then(|| format!("queue-{}", rng.u64(..3))),
             started_at: t(start),
             answered_at: answered.then(|| t(start + i64::from(wait))),
             ended_at: Some(t(end)),
@@ -71,14 +71,14 @@ fn items(seed: u64) -> Vec<(i64, Item)> {
             callback: None,
         };
         out.push((start, Item::Call(Box::new(record))));
-        if rng.below(10) < 7 {
+        if rng.u64(..10) < 7 {
             let created = t(end);
             let mut ticket = Ticket {
                 id: format!("t-{i}"),
                 subject: String::new(),
                 status: TicketStatus::Open,
                 channel: Channel::Calls,
-                customer_id: format!("cus-{}", rng.below(12)),
+                customer_id: format!("cus-{}", rng.u64(..12)),
                 assignee_id: Some(agent),
                 direction: if outbound {
                     CallDirection::Outbound
@@ -97,17 +97,17 @@ fn items(seed: u64) -> Vec<(i64, Item)> {
                 messages: Vec::new(),
             };
             let mut at = end;
-            for _ in 0..rng.below(3) {
-                at += 60 + rng.below(2 * DAY as u64) as i64;
+            for _ in 0..rng.u64(..3) {
+                at += 60 + rng.u64(..2 * DAY as u64) as i64;
                 ticket.activity_at.push(t(at));
             }
-            if rng.below(3) != 0 {
-                at += 60 + rng.below(DAY as u64) as i64;
+            if rng.u64(..3) != 0 {
+                at += 60 + rng.u64(..DAY as u64) as i64;
                 ticket.closings.push(t(at));
-                if rng.below(5) == 0 {
+                if rng.u64(..5) == 0 {
                     at += 600;
                     ticket.reopened_at.push(t(at));
-                    at += 600 + rng.below(DAY as u64) as i64;
+                    at += 600 + rng.u64(..DAY as u64) as i64;
                     ticket.closings.push(t(at));
                 }
             }

@@ -26,27 +26,27 @@ const AGENTS: [&str; 3] = ["alice", "bob", "carol"];
 
 /// About 120 calls over three days, with agents' edits minutes to days later.
 fn history(seed: u64) -> Vec<Event> {
-    let mut rng = Rng(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut events = team();
     let mut tickets: Vec<String> = Vec::new();
     for k in 0..120u64 {
         let session = 5000 + k;
-        let start = k as i64 * 2000 + rng.below(1500) as i64;
-        let phone = PHONES[rng.below(6) as usize];
-        let employee = 1 + rng.below(3);
-        match rng.below(5) {
+        let start = k as i64 * 2000 + rng.u64(..1500) as i64;
+        let phone = PHONES[rng.u64(..6) as usize];
+        let employee = 1 + rng.u64(..3);
+        match rng.u64(..5) {
             0 | 1 => {
                 events.extend(answered(
                     session,
                     phone,
                     employee,
                     start,
-                    20 + rng.below(400) as u32,
+                    20 + rng.u64(..400) as u32,
                 ));
                 tickets.push(format!("call-{session}-{}", AGENTS[employee as usize - 1]));
             }
             2 => {
-                let offers: Vec<u64> = (0..rng.below(3)).map(|_| 1 + rng.below(3)).collect();
+                let offers: Vec<u64> = (0..rng.u64(..3)).map(|_| 1 + rng.u64(..3)).collect();
                 events.extend(missed(session, phone, &offers, start));
                 tickets.push(format!("missed-{session}"));
             }
@@ -56,7 +56,7 @@ fn history(seed: u64) -> Vec<Event> {
                     phone,
                     employee,
                     start,
-                    rng.below(2) as u32 * 90,
+                    rng.u64(..2) as u32 * 90,
                 ));
             }
             _ => {
@@ -75,14 +75,14 @@ fn history(seed: u64) -> Vec<Event> {
             }
         }
         // Edits of some ticket, from minutes to two days later.
-        for _ in 0..rng.below(4) {
+        for _ in 0..rng.u64(..4) {
             if tickets.is_empty() {
                 break;
             }
-            let ticket = tickets[rng.below(tickets.len() as u64) as usize].clone();
-            let at = start + 60 + rng.below(2 * 86_400) as i64;
-            let agent = AGENTS[rng.below(3) as usize];
-            events.push(match rng.below(4) {
+            let ticket = tickets[rng.u64(..tickets.len() as u64) as usize].clone();
+            let at = start + 60 + rng.u64(..2 * 86_400) as i64;
+            let agent = AGENTS[rng.u64(..3) as usize];
+            events.push(match rng.u64(..4) {
                 0 => note(agent, &ticket, "n", at),
                 1 => status(agent, &ticket, TicketStatus::Open, at),
                 2 => status(agent, &ticket, TicketStatus::Pending, at),
@@ -178,7 +178,7 @@ fn buckets_give_the_definitions_for_any_period_and_time_zone() {
             "seed {seed}: no callback at all"
         );
 
-        let mut rng = Rng(seed * 77);
+        let mut rng = fastrand::Rng::with_seed(seed * 77);
         let zones = [
             "UTC",
             "Europe/Moscow",
@@ -188,9 +188,9 @@ fn buckets_give_the_definitions_for_any_period_and_time_zone() {
         ];
         let base = domain::stats::period::quarter_of(t(0));
         for case in 0..60 {
-            let from = base - 96 + rng.below(5 * 96) as i64;
-            let to = from + 1 + rng.below(if case % 3 == 0 { 8 } else { 4 * 96 }) as i64;
-            let zone = zones[rng.below(zones.len() as u64) as usize];
+            let from = base - 96 + rng.u64(..5 * 96) as i64;
+            let to = from + 1 + rng.u64(..if case % 3 == 0 { 8 } else { 4 * 96 }) as i64;
+            let zone = zones[rng.u64(..zones.len() as u64) as usize];
             let (a, b) = (
                 domain::stats::period::quarter_start(from),
                 domain::stats::period::quarter_start(to),
