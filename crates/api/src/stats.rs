@@ -5,7 +5,9 @@
 //! Every figure is computed here from the sums the read model returns
 //! ([`domain::stats::Agg`]); each field's description states its formula.
 
-use async_graphql::{Context, Enum, Error, ErrorExtensions, InputObject, Object, SimpleObject, ID};
+use async_graphql::{
+    Context, Enum, Error, ErrorExtensions, InputObject, Object, OutputType, SimpleObject, ID,
+};
 use domain::stats::calls as c;
 use domain::stats::period::{self, LocalHour};
 use domain::stats::tickets as t;
@@ -214,69 +216,64 @@ impl AgentTicketFigures {
     }
 }
 
-/// One local clock hour of the period.
-pub struct HourRow<F> {
-    row: LocalHour,
+// One local clock hour of the period (no description in the schema: the
+// two types had none when they were written out one by one).
+#[derive(SimpleObject)]
+#[graphql(
+    concrete(name = "TicketHour", params(TicketFigures)),
+    concrete(name = "CallHour", params(CallFigures))
+)]
+pub struct HourRow<F: OutputType> {
+    /// Start of the row (UTC); the first and last rows may be partial hours.
+    from: DateTime,
+    to: DateTime,
+    /// The local start, with its offset (`2024-04-05T09:00:00+03:00`).
+    local_start: String,
+    /// Local hour of day, 0–23.
+    hour: i32,
     figures: F,
 }
 
-fn hour_fields(row: &LocalHour) -> (DateTime, DateTime, String, i32) {
-    (
-        DateTime(row.from),
-        DateTime(row.to),
-        row.local_start.clone(),
-        row.hour as i32,
-    )
-}
-
-#[Object(name = "TicketHour")]
-impl HourRow<TicketFigures> {
-    /// Start of the row (UTC); the first and last rows may be partial hours.
-    async fn from(&self) -> DateTime {
-        hour_fields(&self.row).0
-    }
-    async fn to(&self) -> DateTime {
-        hour_fields(&self.row).1
-    }
-    /// The local start, with its offset (`2024-04-05T09:00:00+03:00`).
-    async fn local_start(&self) -> String {
-        hour_fields(&self.row).2
-    }
-    /// Local hour of day, 0–23.
-    async fn hour(&self) -> i32 {
-        hour_fields(&self.row).3
-    }
-    async fn figures(&self) -> &TicketFigures {
-        &self.figures
+impl<F: OutputType> HourRow<F> {
+    fn new(row: LocalHour, figures: F) -> HourRow<F> {
+        HourRow {
+            from: DateTime(row.from),
+            to: DateTime(row.to),
+            local_start: row.local_start,
+            hour: row.hour as i32,
+            figures,
+        }
     }
 }
 
-#[Object(name = "CallHour")]
-impl HourRow<CallFigures> {
-    /// Start of the row (UTC); the first and last rows may be partial hours.
-    async fn from(&self) -> DateTime {
-        hour_fields(&self.row).0
-    }
-    async fn to(&self) -> DateTime {
-        hour_fields(&self.row).1
-    }
-    /// The local start, with its offset (`2024-04-05T09:00:00+03:00`).
-    async fn local_start(&self) -> String {
-        hour_fields(&self.row).2
-    }
-    /// Local hour of day, 0–23.
-    async fn hour(&self) -> i32 {
-        hour_fields(&self.row).3
-    }
-    async fn figures(&self) -> &CallFigures {
-        &self.figures
-    }
-}
-
-/// `ticketStatistics`.
+/// `ticketStatistics`: the rows are built once, and resolved by reference.
 pub struct TicketStatistics {
     period: Period,
-    data: Breakdown,
+    overall: TicketFigures,
+    agents: Vec<AgentTicketFigures>,
+    hours: Vec<HourRow<TicketFigures>>,
+}
+
+impl TicketStatistics {
+    fn new(period: Period, data: Breakdown) -> TicketStatistics {
+        TicketStatistics {
+            period,
+            overall: TicketFigures(data.overall),
+            agents: data
+                .agents
+                .into_iter()
+                .map(|(agent_id, agg)| AgentTicketFigures {
+                    agent_id,
+                    figures: TicketFigures(agg),
+                })
+                .collect(),
+            hours: data
+                .hours
+                .into_iter()
+                .map(|(row, agg)| HourRow::new(row, TicketFigures(agg)))
+                .collect(),
+        }
+    }
 }
 
 #[Object]
@@ -285,30 +282,16 @@ impl TicketStatistics {
         period_info(&self.period)
     }
     /// All CALLS tickets.
-    async fn overall(&self) -> TicketFigures {
-        TicketFigures(self.data.overall.clone())
+    async fn overall(&self) -> &TicketFigures {
+        &self.overall
     }
     /// By assignee ("team leaders"), by agent id; agents with nothing to count are left out.
-    async fn agents(&self) -> Vec<AgentTicketFigures> {
-        self.data
-            .agents
-            .iter()
-            .map(|(id, agg)| AgentTicketFigures {
-                agent_id: id.clone(),
-                figures: TicketFigures(agg.clone()),
-            })
-            .collect()
+    async fn agents(&self) -> &[AgentTicketFigures] {
+        &self.agents
     }
     /// Per local hour of the period (peak load), in time order.
-    async fn hours(&self) -> Vec<HourRow<TicketFigures>> {
-        self.data
-            .hours
-            .iter()
-            .map(|(row, agg)| HourRow {
-                row: row.clone(),
-                figures: TicketFigures(agg.clone()),
-            })
-            .collect()
+    async fn hours(&self) -> &[HourRow<TicketFigures>] {
+        &self.hours
     }
 }
 
@@ -473,10 +456,43 @@ pub struct QueueCallFigures {
     pub figures: CallFigures,
 }
 
-/// `callStatistics`.
+/// `callStatistics`: the rows are built once, and resolved by reference.
 pub struct CallStatistics {
     period: Period,
-    data: Breakdown,
+    overall: CallFigures,
+    agents: Vec<AgentCallFigures>,
+    queues: Vec<QueueCallFigures>,
+    hours: Vec<HourRow<CallFigures>>,
+}
+
+impl CallStatistics {
+    fn new(period: Period, data: Breakdown) -> CallStatistics {
+        CallStatistics {
+            period,
+            overall: CallFigures(data.overall),
+            agents: data
+                .agents
+                .into_iter()
+                .map(|(agent_id, agg)| AgentCallFigures {
+                    agent_id,
+                    figures: CallFigures(agg),
+                })
+                .collect(),
+            queues: data
+                .queues
+                .into_iter()
+                .map(|(queue, agg)| QueueCallFigures {
+                    queue,
+                    figures: CallFigures(agg),
+                })
+                .collect(),
+            hours: data
+                .hours
+                .into_iter()
+                .map(|(row, agg)| HourRow::new(row, CallFigures(agg)))
+                .collect(),
+        }
+    }
 }
 
 #[Object]
@@ -484,41 +500,20 @@ impl CallStatistics {
     async fn period(&self) -> PeriodInfo {
         period_info(&self.period)
     }
-    async fn overall(&self) -> CallFigures {
-        CallFigures(self.data.overall.clone())
+    async fn overall(&self) -> &CallFigures {
+        &self.overall
     }
     /// By agent (calls rung at, answered or placed by the agent), by agent id.
-    async fn agents(&self) -> Vec<AgentCallFigures> {
-        self.data
-            .agents
-            .iter()
-            .map(|(id, agg)| AgentCallFigures {
-                agent_id: id.clone(),
-                figures: CallFigures(agg.clone()),
-            })
-            .collect()
+    async fn agents(&self) -> &[AgentCallFigures] {
+        &self.agents
     }
     /// By queue (the queue a call was answered from, else the last it waited in).
-    async fn queues(&self) -> Vec<QueueCallFigures> {
-        self.data
-            .queues
-            .iter()
-            .map(|(queue, agg)| QueueCallFigures {
-                queue: queue.clone(),
-                figures: CallFigures(agg.clone()),
-            })
-            .collect()
+    async fn queues(&self) -> &[QueueCallFigures] {
+        &self.queues
     }
     /// Per local hour of the period, in time order.
-    async fn hours(&self) -> Vec<HourRow<CallFigures>> {
-        self.data
-            .hours
-            .iter()
-            .map(|(row, agg)| HourRow {
-                row: row.clone(),
-                figures: CallFigures(agg.clone()),
-            })
-            .collect()
+    async fn hours(&self) -> &[HourRow<CallFigures>] {
+        &self.hours
     }
 }
 
@@ -767,7 +762,7 @@ impl StatsQuery {
                 look.field("hours").exists(),
             )
             .map_err(read_error)?;
-        Ok(TicketStatistics { period: p, data })
+        Ok(TicketStatistics::new(p, data))
     }
 
     /// Contact-centre KPIs (SPEC §5): overall, per agent, per queue and per local
@@ -785,7 +780,7 @@ impl StatsQuery {
             .read
             .call_statistics(&p, by_dim, look.field("hours").exists())
             .map_err(read_error)?;
-        Ok(CallStatistics { period: p, data })
+        Ok(CallStatistics::new(p, data))
     }
 
     /// Distribution of call durations over the period: bins between `edges`
