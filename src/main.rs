@@ -13,6 +13,13 @@ mod stream;
 mod telemetry;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of the system allocator: the projector and the rebuild
+/// allocate and free many small records and index keys, and glibc malloc's
+/// free lists took a third or more of a rebuild's samples
+/// (`docs/benchmarks.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
