@@ -62,14 +62,10 @@ pub(crate) fn stage(
     old: Option<&CallSummary>,
     new: Option<&CallSummary>,
 ) -> Result<(), Error> {
-    let old_keys = old.map(index_keys).unwrap_or_default();
-    let new_keys = new.map(index_keys).unwrap_or_default();
-    for key in old_keys.difference(&new_keys) {
-        writer.remove(key.as_slice())?;
-    }
-    for key in new_keys.difference(&old_keys) {
-        writer.insert(key.as_slice(), Vec::new())?;
-    }
+    writer.move_index_entries(
+        &old.map(index_keys).unwrap_or_default(),
+        &new.map(index_keys).unwrap_or_default(),
+    )?;
     match new {
         Some(summary) => writer.insert(keys::archive(id), codec::encode(Kind::Archive, summary)),
         None => writer.remove(keys::archive(id)),

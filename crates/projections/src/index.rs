@@ -76,14 +76,10 @@ pub(crate) fn stage(
     old: Option<&TicketView>,
     new: Option<&TicketView>,
 ) -> Result<(), Error> {
-    let old_keys = old.map(TicketView::index_keys).unwrap_or_default();
-    let new_keys = new.map(TicketView::index_keys).unwrap_or_default();
-    for key in old_keys.difference(&new_keys) {
-        writer.remove(key.as_slice())?;
-    }
-    for key in new_keys.difference(&old_keys) {
-        writer.insert(key.as_slice(), Vec::new())?;
-    }
+    writer.move_index_entries(
+        &old.map(TicketView::index_keys).unwrap_or_default(),
+        &new.map(TicketView::index_keys).unwrap_or_default(),
+    )?;
     match new {
         Some(view) => writer.insert(keys::ticket(id), codec::encode(Kind::Ticket, view)),
         None => writer.remove(keys::ticket(id)),

@@ -7,7 +7,7 @@
 //! does not need atomicity: [`crate::Views::open`] clears a tree without a
 //! checkpoint, and the checkpoint goes in last.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::views::Views;
 use crate::Error;
@@ -58,6 +58,22 @@ impl<'v> Writer<'v> {
 
     pub(crate) fn remove(&mut self, key: impl Into<Vec<u8>>) -> Result<(), Error> {
         self.put(key.into(), None)
+    }
+
+    /// Moves a record's index entries (empty values) from `old` to `new`:
+    /// the keys only in `old` go, the keys only in `new` come.
+    pub(crate) fn move_index_entries(
+        &mut self,
+        old: &BTreeSet<Vec<u8>>,
+        new: &BTreeSet<Vec<u8>>,
+    ) -> Result<(), Error> {
+        for key in old.difference(new) {
+            self.remove(key.as_slice())?;
+        }
+        for key in new.difference(old) {
+            self.insert(key.as_slice(), Vec::new())?;
+        }
+        Ok(())
     }
 
     fn put(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), Error> {
