@@ -239,8 +239,9 @@ record! {
 }
 
 /// Events at the same instant are taken in the order a call goes through them
-/// (R32); only then by content.
-const fn body_rank(body: &ContactBody) -> u8 {
+/// (R32); only then by content. The live dashboard applies a call's events in
+/// the same order.
+pub const fn step_rank(body: &ContactBody) -> u8 {
     match body {
         ContactBody::CallStarted { .. } => 0,
         ContactBody::OutboundOrdered { .. } => 1,
@@ -272,8 +273,8 @@ fn content_key(event: &ContactEvent) -> String {
 /// The canonical order of a call's events: time, then the step a call goes
 /// through at that instant, then content (R32).
 pub fn event_order(a: &ContactEvent, b: &ContactEvent) -> Ordering {
-    (a.at, body_rank(&a.body))
-        .cmp(&(b.at, body_rank(&b.body)))
+    (a.at, step_rank(&a.body))
+        .cmp(&(b.at, step_rank(&b.body)))
         .then_with(|| content_key(a).cmp(&content_key(b)))
 }
 

@@ -79,31 +79,6 @@ pub(crate) struct Counters {
     pub as_of: Option<Timestamp>,
 }
 
-/// The same step order the archive timeline uses at one instant.
-fn step(body: &ContactBody) -> u8 {
-    match body {
-        ContactBody::CallStarted { .. } => 0,
-        ContactBody::OutboundOrdered { .. } => 1,
-        ContactBody::CallbackAttemptStarted { .. } => 2,
-        ContactBody::MenuLeft { .. } | ContactBody::QueueLeft { .. } => 3,
-        ContactBody::MenuEntered { .. } | ContactBody::QueueEntered { .. } => 4,
-        ContactBody::CallbackOrdered { .. } => 5,
-        ContactBody::OutboundResult { .. } | ContactBody::CallbackAttemptResult { .. } => 6,
-        ContactBody::AgentOffered { .. } => 7,
-        ContactBody::AgentAnswered { .. } => 8,
-        ContactBody::ConsultStarted { .. } => 9,
-        ContactBody::ConsultAnswered { .. } => 10,
-        ContactBody::MessagePlayed { .. } => 11,
-        ContactBody::ConsultEnded { .. } => 12,
-        ContactBody::AgentHungUp { .. } => 13,
-        ContactBody::OutboundCancelled { .. } => 14,
-        ContactBody::CallbackDeleted { .. } => 15,
-        ContactBody::CallEnded { .. } => 16,
-        ContactBody::SurveyRegistered { .. } => 17,
-        ContactBody::AgentPresence { .. } => 18,
-    }
-}
-
 fn stamp(event: &ContactEvent) -> Stamp {
     let json = serde_json::to_string(event).unwrap_or_default();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -111,7 +86,7 @@ fn stamp(event: &ContactEvent) -> Stamp {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    (event.at, step(&event.body), hash)
+    (event.at, domain::timeline::step_rank(&event.body), hash)
 }
 
 fn later<T>(slot: &Option<(Stamp, T)>, at: Stamp) -> bool {
