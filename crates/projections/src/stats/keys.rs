@@ -81,6 +81,15 @@ pub(crate) fn bucket(family: Family, block: Block, dims: bool) -> Vec<u8> {
     key
 }
 
+/// The block start of an "everything" bucket key ([`bucket`] with `dims:
+/// false`); `None` for any other key.
+pub(crate) fn everything_bucket_start(key: &[u8]) -> Option<i64> {
+    match key {
+        [PREFIX, BUCKET, _, _, start @ .., 0] if start.len() == 8 => unordered(start),
+        _ => None,
+    }
+}
+
 pub(crate) fn call(started_at: Timestamp, call_key: &str) -> Vec<u8> {
     let mut key = vec![PREFIX, CALL];
     key.extend_from_slice(&ordered(started_at.micros()));
