@@ -19,8 +19,12 @@ use crate::Error;
 
 /// The tree inside the views database that holds the helpdesk projection.
 const TREE: &str = "helpdesk";
-/// sled's page cache for the views, unless told otherwise ([`Views::open_with_cache`]).
-pub const CACHE_CAPACITY_BYTES: u64 = 512 << 20;
+/// sled's page cache for the views, unless told otherwise ([`Views::open_with_cache`]):
+/// an upper bound (it holds only pages that were read), sized to keep a year of
+/// statistics buckets of a centre of 10M calls a year (2.1 GB) decoded in memory.
+/// At 512 MiB, random months of such a store re-read their buckets from disk:
+/// p99 ≈ 300 ms instead of ≈ 30–55 ms (`docs/benchmarks.md`).
+pub const CACHE_CAPACITY_BYTES: u64 = 3072 << 20;
 
 /// The helpdesk read model: records, ticket indexes and checkpoint, in one sled
 /// tree. Cheap to clone; every clone shares the same database. Reads see
