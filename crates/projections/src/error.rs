@@ -4,6 +4,12 @@
 pub enum Error {
     #[error("view storage failure: {0}")]
     Storage(#[from] sled::Error),
+    /// Emptying the views (a rebuild) could not move or delete their old directory.
+    #[error("cannot replace the views database {path}: {source}")]
+    Replace {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("event log failure: {0}")]
     Log(#[from] eventlog::Error),
     /// A stored view record could not be decoded (format version or layout).

@@ -1,7 +1,7 @@
 //! The helpdesk read model in its own sled database.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
@@ -36,9 +36,11 @@ pub struct Views {
 }
 
 struct Inner {
-    db: sled::Db,
-    /// Replaced (dropped and opened empty) by `clear`, under the gate.
-    tree: RwLock<sled::Tree>,
+    /// Where the database lives, and its page cache: `clear` opens a new one there.
+    path: PathBuf,
+    cache_bytes: u64,
+    /// Replaced by a new, empty database by `clear`, under the gate.
+    store: RwLock<Store>,
     /// Mirrors the stored checkpoint.
     checkpoint: AtomicU64,
     /// Readers share it; a commit's `apply_batch` takes it alone.
@@ -70,14 +72,60 @@ impl std::fmt::Debug for Views {
     }
 }
 
-/// Drops the helpdesk tree and opens it again, empty. sled frees a dropped
-/// tree's pages; `Tree::clear` removes key by key, which took as long as
-/// writing them (a quarter of a 1M-event rebuild).
-fn empty_tree(db: &sled::Db) -> Result<sled::Tree, Error> {
-    db.drop_tree(TREE)?;
+/// An open views database and its helpdesk tree.
+struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+fn open_store(path: &Path, cache_bytes: u64) -> Result<Store, Error> {
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        .mode(sled::Mode::HighThroughput)
+        // Every commit flushes; nothing to do on a timer.
+        .flush_every_ms(None)
+        .open()?;
     let tree = db.open_tree(TREE)?;
-    db.flush()?;
-    Ok(tree)
+    Ok(Store { db, tree })
+}
+
+/// Where [`replace_with_empty`] moves a database before deleting it.
+fn cleared_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".cleared");
+    path.with_file_name(name)
+}
+
+/// Deletes what an interrupted [`replace_with_empty`] left.
+fn remove_cleared(path: &Path) -> Result<(), Error> {
+    let cleared = cleared_path(path);
+    if cleared.exists() {
+        std::fs::remove_dir_all(&cleared).map_err(|source| Error::Replace {
+            path: cleared.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Empties the views by replacing their database with a new one: the old
+/// directory is renamed aside (one atomic step), a new database is opened at
+/// `path`, and the old directory is deleted. Dropping the tree instead made
+/// sled free its pages one by one, each after a scan of its free list
+/// (quadratic: a third of a 1M-event rebuild over existing views), and left
+/// the old pages' space in the files. The caller drops its handles on the
+/// old database after this returns (with `path` already renamed, they can
+/// only write into the renamed directory, which is deleted next).
+fn replace_with_empty(path: &Path, cache_bytes: u64) -> Result<Store, Error> {
+    remove_cleared(path)?;
+    if path.exists() {
+        std::fs::rename(path, cleared_path(path)).map_err(|source| Error::Replace {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    open_store(path, cache_bytes)
 }
 
 fn parse_checkpoint(bytes: &[u8]) -> Result<u64, Error> {
@@ -100,42 +148,39 @@ impl Views {
     /// [`Views::open`] with a page cache of `cache_bytes` (what stays decoded
     /// in memory: statistics buckets, index pages, hot records).
     pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Views, Error> {
-        let db = sled::Config::new()
-            .path(path.as_ref())
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            // Every commit flushes; nothing to do on a timer.
-            .flush_every_ms(None)
-            .open()?;
-        let mut tree = db.open_tree(TREE)?;
-        let layout = tree.get(keys::LAYOUT)?;
+        let path = path.as_ref().to_path_buf();
+        remove_cleared(&path)?;
+        let mut store = open_store(&path, cache_bytes)?;
+        let layout = store.tree.get(keys::LAYOUT)?;
         let current = keys::LAYOUT_VERSION.to_be_bytes();
-        if !tree.is_empty() && layout.as_deref() != Some(&current[..]) {
+        if !store.tree.is_empty() && layout.as_deref() != Some(&current[..]) {
             // Written by a build with another layout (e.g. before the archive):
             // start over; the projector rebuilds everything from the log.
             tracing::warn!(
                 projection = crate::NAME,
                 "views of another layout: clearing, they are rebuilt from the log"
             );
-            tree = empty_tree(&db)?;
+            store = replace_with_empty(&path, cache_bytes)?;
         }
-        let checkpoint = match tree.get(keys::CHECKPOINT)? {
+        let checkpoint = match store.tree.get(keys::CHECKPOINT)? {
             Some(bytes) => parse_checkpoint(&bytes)?,
             None => {
-                if !tree.is_empty() {
+                if !store.tree.is_empty() {
                     tracing::warn!(
                         projection = crate::NAME,
                         "views without a checkpoint: clearing"
                     );
-                    tree = empty_tree(&db)?;
+                    store = replace_with_empty(&path, cache_bytes)?;
                 }
                 0
             }
         };
+        remove_cleared(&path)?;
         Ok(Views {
             inner: Arc::new(Inner {
-                db,
-                tree: RwLock::new(tree),
+                path,
+                cache_bytes,
+                store: RwLock::new(store),
                 checkpoint: AtomicU64::new(checkpoint),
                 gate: RwLock::new(()),
                 directory: Mutex::new(None),
@@ -158,9 +203,19 @@ impl Views {
     /// The helpdesk tree (a handle: [`Views::clear`] replaces it).
     pub(crate) fn tree(&self) -> sled::Tree {
         self.inner
-            .tree
+            .store
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .tree
+            .clone()
+    }
+
+    fn db(&self) -> sled::Db {
+        self.inner
+            .store
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .db
             .clone()
     }
 
@@ -239,7 +294,7 @@ impl Views {
             }
             self.inner.checkpoint.store(checkpoint, Ordering::Release);
         }
-        self.inner.db.flush()?;
+        self.db().flush()?;
         Ok(())
     }
 
@@ -277,29 +332,34 @@ impl Views {
     }
 
     pub(crate) fn flush(&self) -> Result<(), Error> {
-        self.inner.db.flush()?;
+        self.db().flush()?;
         Ok(())
     }
 
-    /// Forgets everything, checkpoint first: if this is interrupted, the next
-    /// [`Views::open`] finds records without a checkpoint and finishes the job.
+    /// Forgets everything: the views' database is replaced by a new, empty
+    /// one ([`replace_with_empty`]). If this is interrupted, the next
+    /// [`Views::open`] finds either the old views (the rename had not
+    /// happened), or the new ones without a checkpoint, which it clears, and
+    /// deletes the renamed directory if it is still there.
     pub(crate) fn clear(&self) -> Result<(), Error> {
         let _exclusive = self
             .inner
             .gate
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        self.tree().remove(keys::CHECKPOINT)?;
         self.inner.checkpoint.store(0, Ordering::Release);
-        self.inner.db.flush()?;
-        let empty = empty_tree(&self.inner.db)?;
-        *self
-            .inner
-            .tree
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = empty;
+        let empty = replace_with_empty(&self.inner.path, self.inner.cache_bytes)?;
+        let old = std::mem::replace(
+            &mut *self
+                .inner
+                .store
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+            empty,
+        );
+        drop(old);
         self.forget_directory();
-        Ok(())
+        remove_cleared(&self.inner.path)
     }
 
     /// A read-only view of the committed records, as a domain `Store`.

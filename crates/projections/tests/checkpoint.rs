@@ -108,6 +108,62 @@ fn views_left_without_a_checkpoint_by_an_interrupted_rebuild_start_over() {
 }
 
 #[test]
+fn a_rebuild_replaces_the_views_database_and_leaves_nothing_behind() {
+    let events = workload();
+    let fixture = Fixture::new();
+    fixture.append(&events);
+    fixture.projector(1024).catch_up_blocking().unwrap();
+    let before = fixture.views.dump().unwrap();
+    // Made by a build that stored an extra record: the rebuild must not keep it.
+    let fixture = fixture.edit_views_raw(|tree| {
+        tree.insert("Tleftover", &b"not derived from the log"[..])
+            .unwrap();
+    });
+    assert_ne!(fixture.views.dump().unwrap(), before);
+    let projector = fixture.projector(1024);
+    assert_eq!(projector.rebuild_blocking().unwrap(), events.len() as u64);
+    // Every clone of the views (the fixture's, the projector's) sees the new database.
+    assert_eq!(fixture.views.dump().unwrap(), before);
+    assert_eq!(projector.views().dump().unwrap(), before);
+    assert_eq!(fixture.dir_names(), ["log", "views"]);
+    // Twice in a row, and the result survives a restart.
+    projector.rebuild_blocking().unwrap();
+    drop(projector);
+    let fixture = fixture.reopen();
+    assert_eq!(fixture.views.dump().unwrap(), before);
+    assert_eq!(fixture.views.checkpoint(), events.len() as u64);
+}
+
+#[test]
+fn a_rebuild_interrupted_while_replacing_the_database_starts_over_on_open() {
+    let events = workload();
+    let fixture = Fixture::new();
+    fixture.append(&events);
+    fixture.projector(1024).catch_up_blocking().unwrap();
+    let before = fixture.views.dump().unwrap();
+
+    // Stopped after moving the old database aside, before deleting it.
+    let fixture = fixture.edit_dir_raw(|dir| {
+        std::fs::rename(dir.join("views"), dir.join("views.cleared")).unwrap();
+    });
+    assert_eq!(fixture.dir_names(), ["log", "views"]);
+    assert_eq!(fixture.views.checkpoint(), 0);
+    assert!(fixture.views.dump().unwrap().is_empty());
+    fixture.projector(1024).catch_up_blocking().unwrap();
+    assert_eq!(fixture.views.dump().unwrap(), before);
+
+    // Stopped halfway through deleting it: the new views are kept, the rest goes.
+    let fixture = fixture.edit_dir_raw(|dir| {
+        let cleared = dir.join("views.cleared");
+        std::fs::create_dir(&cleared).unwrap();
+        std::fs::write(cleared.join("db"), b"half deleted").unwrap();
+    });
+    assert_eq!(fixture.dir_names(), ["log", "views"]);
+    assert_eq!(fixture.views.checkpoint(), events.len() as u64);
+    assert_eq!(fixture.views.dump().unwrap(), before);
+}
+
+#[test]
 fn a_corrupt_record_is_an_error_not_a_panic() {
     let fixture = Fixture::new();
     fixture.append(&concat([team(), answered(10, "74990000001", 1, 0, 30)]));

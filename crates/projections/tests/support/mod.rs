@@ -362,6 +362,25 @@ impl Fixture {
         Fixture { dir, log, views }
     }
 
+    /// Closes the views, lets `f` change the files in the fixture's directory, opens them again.
+    pub fn edit_dir_raw(self, f: impl FnOnce(&std::path::Path)) -> Fixture {
+        let Fixture { dir, log, views } = self;
+        drop(views);
+        f(dir.path());
+        let views = retry(|| Views::open(dir.path().join("views")));
+        Fixture { dir, log, views }
+    }
+
+    /// The names in the fixture's directory, sorted.
+    pub fn dir_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Appends events as deliveries would, each with a fresh dedupe key.
     pub fn append(&self, events: &[Event]) {
         self.log.append(self.batch(events), None).wait().unwrap();
