@@ -40,3 +40,4 @@ pub use projector::{
     CHANGES_QUEUE_MAX, NAME, REBUILD_EVENTS_MAX,
 };
 pub use views::{StoredSize, Views, CACHE_CAPACITY_BYTES as VIEWS_CACHE_BYTES};
+pub use write::REBUILD_RUN_ENTRIES;

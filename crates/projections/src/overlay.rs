@@ -319,7 +319,7 @@ impl<'v> Overlay<'v> {
             keys::contact_call(id)
         })?;
         stats.entries_written = writer.entries;
-        let checkpoint = (commit != Commit::Rebuild { checkpoint: false }).then_some(checkpoint);
+        let checkpoint = commit.writes_checkpoint().then_some(checkpoint);
         writer.finish(checkpoint, directory_written)?;
         Ok(stats)
     }

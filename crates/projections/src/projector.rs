@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::overlay::Overlay;
 use crate::views::Views;
-use crate::write::Commit;
+use crate::write::{Commit, REBUILD_RUN_ENTRIES};
 use crate::Error;
 
 /// The projection's name (tracing field `projection`, metrics label).
@@ -38,6 +38,10 @@ pub struct Options {
     /// Envelopes a rebuild applies in one overlay before writing
     /// (1..=[`REBUILD_EVENTS_MAX`]); each desk is re-derived once per span.
     pub rebuild_events_max: usize,
+    /// Entries a rebuild writes per sorted run (1..=[`REBUILD_RUN_ENTRIES`]):
+    /// what one run holds in memory; the default is the bound. Smaller runs
+    /// are for tests (they make a small log go through the writer thread).
+    pub rebuild_run_entries: usize,
 }
 
 impl Default for Options {
@@ -45,6 +49,7 @@ impl Default for Options {
         Options {
             batch_events_max: BATCH_EVENTS_MAX,
             rebuild_events_max: REBUILD_EVENTS_MAX,
+            rebuild_run_entries: REBUILD_RUN_ENTRIES,
         }
     }
 }
@@ -92,6 +97,7 @@ struct Shared {
     log: Arc<dyn EventLog>,
     batch_events_max: usize,
     rebuild_events_max: usize,
+    rebuild_run_entries: usize,
     /// Held while a batch is applied and committed.
     apply: Mutex<()>,
     progress: watch::Sender<Progress>,
@@ -201,7 +207,7 @@ impl Shared {
             checkpoint = next,
             "committed"
         );
-        if commit != (Commit::Rebuild { checkpoint: false }) {
+        if commit.writes_checkpoint() {
             self.progress.send_modify(|p| p.checkpoint = next);
         }
         if let Some(tickets) = published {
@@ -233,6 +239,7 @@ impl Shared {
                 .min(self.rebuild_events_max);
             let commit = Commit::Rebuild {
                 checkpoint: next + span as u64 >= head,
+                run_entries: self.rebuild_run_entries,
             };
             let applied = self.apply_span(next, span, commit)?;
             if applied == 0 {
@@ -265,6 +272,7 @@ impl Projector {
     pub fn new(options: Options, views: Views, log: Arc<dyn EventLog>) -> Projector {
         let batch_events_max = options.batch_events_max.clamp(1, BATCH_EVENTS_MAX);
         let rebuild_events_max = options.rebuild_events_max.clamp(1, REBUILD_EVENTS_MAX);
+        let rebuild_run_entries = options.rebuild_run_entries.clamp(1, REBUILD_RUN_ENTRIES);
         let (progress, _) = watch::channel(Progress {
             checkpoint: views.checkpoint(),
             failure: None,
@@ -275,6 +283,7 @@ impl Projector {
                 log,
                 batch_events_max,
                 rebuild_events_max,
+                rebuild_run_entries,
                 apply: Mutex::new(()),
                 progress,
                 changes: broadcast::channel(CHANGES_QUEUE_MAX).0,

@@ -6,47 +6,152 @@
 //! leaves and measured about twice as fast (`docs/benchmarks.md`). A rebuild
 //! does not need atomicity: [`crate::Views::open`] clears a tree without a
 //! checkpoint, and the checkpoint goes in last.
+//!
+//! A rebuild's runs are inserted by a thread of their own ("views-writer")
+//! while the commit goes on encoding and staging the next run: on two cores
+//! the inserts, most of a rebuild's commit, overlap the rest of it. Every key
+//! is staged once per commit, and a commit reads a record (to compare the old
+//! ticket or call with the new) before it stages it, so what the commit reads
+//! does not depend on how far the thread has got.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc;
+use std::thread;
 
 use crate::views::Views;
 use crate::Error;
 
 /// Entries buffered in a rebuild before they are written, sorted (bounds the
-/// encoded values held in memory).
-pub(crate) const REBUILD_WRITE_ENTRIES: usize = 262_144;
+/// encoded values held in memory); the default and upper bound of
+/// [`crate::Options::rebuild_run_entries`].
+pub const REBUILD_RUN_ENTRIES: usize = 262_144;
+
+/// Full runs waiting for the writer thread besides the one it is inserting:
+/// a rebuild holds at most this + 2 runs of encoded entries.
+pub(crate) const REBUILD_RUNS_QUEUED: usize = 1;
 
 /// How a span's overlay is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Commit {
     /// One atomic sled batch: records, index entries and the checkpoint.
     Atomic,
-    /// During a rebuild, while no checkpoint is stored: sorted runs of at
-    /// most [`REBUILD_WRITE_ENTRIES`] inserts; with `checkpoint`, the
-    /// checkpoint is written after the last run.
-    Rebuild { checkpoint: bool },
+    /// During a rebuild, while no checkpoint is stored: sorted runs of
+    /// `run_entries` (≤ [`REBUILD_RUN_ENTRIES`]) inserts; with `checkpoint`,
+    /// the checkpoint is written after the last run.
+    Rebuild {
+        checkpoint: bool,
+        run_entries: usize,
+    },
 }
+
+impl Commit {
+    /// A rebuild span that is not the last writes no checkpoint.
+    pub(crate) fn writes_checkpoint(self) -> bool {
+        !matches!(
+            self,
+            Commit::Rebuild {
+                checkpoint: false,
+                ..
+            }
+        )
+    }
+}
+
+type Run = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 enum Sink {
     Batch(sled::Batch),
-    Sorted(BTreeMap<Vec<u8>, Option<Vec<u8>>>),
+    Sorted {
+        run: Run,
+        /// Started with the first full run.
+        background: Option<Background>,
+    },
+}
+
+/// The thread inserting full runs, in the order they were filled.
+struct Background {
+    runs: Option<mpsc::SyncSender<Run>>,
+    thread: Option<thread::JoinHandle<Result<(), Error>>>,
+}
+
+impl Background {
+    fn start(views: &Views) -> Result<Background, Error> {
+        let (runs, queued) = mpsc::sync_channel::<Run>(REBUILD_RUNS_QUEUED);
+        let views = views.clone();
+        let thread = thread::Builder::new()
+            .name("views-writer".into())
+            .spawn(move || {
+                for run in queued {
+                    views.write_sorted(run)?;
+                }
+                Ok(())
+            })?;
+        Ok(Background {
+            runs: Some(runs),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `run`; waits while the queue is full.
+    fn send(&mut self, run: Run) -> Result<(), Error> {
+        let sent = match &self.runs {
+            Some(runs) => runs.send(run).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            // The thread stopped on an error: that error.
+            self.join()
+        }
+    }
+
+    /// Waits until every queued run is inserted; the thread's error, if any.
+    fn join(&mut self) -> Result<(), Error> {
+        self.runs = None;
+        match self.thread.take().map(thread::JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(result)) => result,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for Background {
+    /// A commit given up half way still waits for its thread.
+    fn drop(&mut self) {
+        self.runs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The entries of one commit.
 pub(crate) struct Writer<'v> {
     views: &'v Views,
     sink: Sink,
+    /// Entries per sorted run (rebuilds).
+    run_entries: usize,
     /// Entries written (or staged), for tracing.
     pub entries: usize,
 }
 
 impl<'v> Writer<'v> {
     pub(crate) fn new(views: &'v Views, commit: Commit) -> Writer<'v> {
+        let run_entries = match commit {
+            Commit::Atomic => 0,
+            Commit::Rebuild { run_entries, .. } => run_entries.clamp(1, REBUILD_RUN_ENTRIES),
+        };
         Writer {
             views,
+            run_entries,
             sink: match commit {
                 Commit::Atomic => Sink::Batch(sled::Batch::default()),
-                Commit::Rebuild { .. } => Sink::Sorted(BTreeMap::new()),
+                Commit::Rebuild { .. } => Sink::Sorted {
+                    run: BTreeMap::new(),
+                    background: None,
+                },
             },
             entries: 0,
         }
@@ -83,10 +188,16 @@ impl<'v> Writer<'v> {
                 Some(value) => batch.insert(key, value),
                 None => batch.remove(key),
             },
-            Sink::Sorted(sorted) => {
-                sorted.insert(key, value);
-                if sorted.len() >= REBUILD_WRITE_ENTRIES {
-                    self.views.write_sorted(std::mem::take(sorted))?;
+            Sink::Sorted { run, background } => {
+                run.insert(key, value);
+                if run.len() >= self.run_entries {
+                    let full = std::mem::take(run);
+                    match background {
+                        Some(background) => background.send(full)?,
+                        None => background
+                            .insert(Background::start(self.views)?)
+                            .send(full)?,
+                    }
                 }
             }
         }
@@ -100,12 +211,26 @@ impl<'v> Writer<'v> {
         checkpoint: Option<u64>,
         directory_written: bool,
     ) -> Result<(), Error> {
-        match (self.sink, checkpoint) {
+        let sink = match self.sink {
+            Sink::Sorted {
+                run,
+                background: Some(mut background),
+            } => {
+                background.send(run)?;
+                background.join()?;
+                Sink::Sorted {
+                    run: BTreeMap::new(),
+                    background: None,
+                }
+            }
+            sink => sink,
+        };
+        match (sink, checkpoint) {
             (Sink::Batch(batch), Some(checkpoint)) => {
                 self.views.commit(batch, checkpoint, directory_written)
             }
-            (Sink::Sorted(sorted), Some(checkpoint)) => {
-                self.views.write_sorted(sorted)?;
+            (Sink::Sorted { run, .. }, Some(checkpoint)) => {
+                self.views.write_sorted(run)?;
                 self.views
                     .commit(sled::Batch::default(), checkpoint, directory_written)
             }
@@ -114,8 +239,8 @@ impl<'v> Writer<'v> {
                 self.views.forget_directory_if(directory_written);
                 self.views.flush()
             }
-            (Sink::Sorted(sorted), None) => {
-                self.views.write_sorted(sorted)?;
+            (Sink::Sorted { run, .. }, None) => {
+                self.views.write_sorted(run)?;
                 self.views.forget_directory_if(directory_written);
                 self.views.flush()
             }

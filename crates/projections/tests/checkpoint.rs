@@ -91,6 +91,44 @@ fn a_rebuild_in_spans_of_any_size_gives_the_same_bytes() {
     }
 }
 
+/// Runs smaller than a commit go through the writer thread (a full run
+/// waits while the one before is inserted): the bytes are the same.
+#[test]
+fn a_rebuild_in_sorted_runs_of_any_size_gives_the_same_bytes() {
+    let events = workload();
+    let expected = one_go(&events);
+    for (span, run) in [
+        (1 << 20, 1),
+        (1 << 20, 2),
+        (1 << 20, 5),
+        (1 << 20, 100),
+        (64, 3),
+        (7, 1),
+    ] {
+        let fixture = Fixture::new();
+        fixture.append(&events);
+        let projector = fixture.projector_with(Options {
+            rebuild_events_max: span,
+            rebuild_run_entries: run,
+            ..Options::default()
+        });
+        assert_eq!(projector.rebuild_blocking().unwrap(), events.len() as u64);
+        assert_eq!(
+            fixture.views.dump().unwrap(),
+            expected,
+            "span {span}, runs of {run}"
+        );
+        // Rebuilt again over those views, then reopened.
+        projector.rebuild_blocking().unwrap();
+        drop(projector);
+        assert_eq!(
+            fixture.reopen().views.dump().unwrap(),
+            expected,
+            "span {span}, runs of {run}, rebuilt twice"
+        );
+    }
+}
+
 #[test]
 fn views_left_without_a_checkpoint_by_an_interrupted_rebuild_start_over() {
     let events = workload();

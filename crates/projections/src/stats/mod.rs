@@ -184,7 +184,10 @@ impl<'v> BulkLoader<'v> {
         };
         let mut writer = crate::write::Writer::new(
             self.views,
-            crate::write::Commit::Rebuild { checkpoint: false },
+            crate::write::Commit::Rebuild {
+                checkpoint: false,
+                run_entries: crate::write::REBUILD_RUN_ENTRIES,
+            },
         );
         statistics.stage(&mut writer)?;
         writer.finish(Some(self.views.checkpoint()), false)?;
