@@ -16,7 +16,7 @@ use crate::app::Store;
 use anyhow::{bail, Context, Result};
 use domain::stats::calls::{AgentShare, CallRecord, CallSource, CallWay, LostStage};
 use domain::stats::Period;
-use domain::{CallDirection, Channel, Message, MessageKind, Ticket, TicketStatus, Timestamp};
+use domain::{CallDirection, Message, MessageKind, Ticket, Timestamp};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -139,28 +139,17 @@ fn call_and_ticket(
     let ticket = (lost_stage != Some(LostStage::Menu)).then(|| {
         let created = at(end);
         let assignee = record.agents.first().map(|a| a.agent_id.clone());
+        let direction = if outbound {
+            CallDirection::Outbound
+        } else {
+            CallDirection::Inbound
+        };
+        let customer = format!("cus-{}", record.phone.as_deref().unwrap_or(""));
         let mut ticket = Ticket {
-            id: format!("t-{i}"),
-            subject: String::new(),
-            status: TicketStatus::Open,
-            channel: Channel::Calls,
-            customer_id: format!("cus-{}", record.phone.as_deref().unwrap_or("")),
             assignee_id: assignee.clone(),
-            direction: if outbound {
-                CallDirection::Outbound
-            } else {
-                CallDirection::Inbound
-            },
             missed: lost,
             missed_call_count: u32::from(lost),
-            created_at: created,
-            updated_at: created,
-            closed_at: None,
-            reopened_at: Vec::new(),
-            closings: Vec::new(),
-            activity_at: Vec::new(),
-            calls: Vec::new(),
-            messages: Vec::new(),
+            ..Ticket::open_call(format!("t-{i}"), customer, direction, created)
         };
         if answered {
             ticket.messages.push(Message {

@@ -360,23 +360,8 @@ impl<'a> Fold<'a> {
         at: Timestamp,
     ) -> &mut Ticket {
         let ticket = Ticket {
-            id: id.clone(),
             subject,
-            status: TicketStatus::Open,
-            channel: Channel::Calls,
-            customer_id: self.customer.to_owned(),
-            assignee_id: None,
-            direction: call.direction,
-            missed: false,
-            missed_call_count: 0,
-            created_at: at,
-            updated_at: at,
-            closed_at: None,
-            reopened_at: Vec::new(),
-            closings: Vec::new(),
-            activity_at: Vec::new(),
-            calls: Vec::new(),
-            messages: Vec::new(),
+            ..Ticket::open_call(id.clone(), self.customer.to_owned(), call.direction, at)
         };
         self.tickets.insert(id.clone(), ticket);
         self.tickets.get_mut(&id).expect("just inserted")
@@ -659,6 +644,35 @@ fn default_subject_for(call: &Call) -> String {
 }
 
 impl Ticket {
+    /// A ticket as a call opens it at `at`: OPEN, CALLS, no subject, no
+    /// assignee, not missed, no calls or messages yet.
+    pub fn open_call(
+        id: TicketId,
+        customer_id: CustomerId,
+        direction: CallDirection,
+        at: Timestamp,
+    ) -> Ticket {
+        Ticket {
+            id,
+            subject: String::new(),
+            status: TicketStatus::Open,
+            channel: Channel::Calls,
+            customer_id,
+            assignee_id: None,
+            direction,
+            missed: false,
+            missed_call_count: 0,
+            created_at: at,
+            updated_at: at,
+            closed_at: None,
+            reopened_at: Vec::new(),
+            closings: Vec::new(),
+            activity_at: Vec::new(),
+            calls: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
     fn touch(&mut self, at: Timestamp) {
         self.updated_at = self.updated_at.max(at);
     }

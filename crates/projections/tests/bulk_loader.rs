@@ -7,7 +7,7 @@ mod support;
 
 use domain::stats::calls::{AgentShare, CallRecord, CallSource, CallWay, LostStage};
 use domain::stats::Period;
-use domain::{CallDirection, Channel, Ticket, TicketStatus};
+use domain::{CallDirection, Ticket};
 use projections::stats::BulkLoader;
 use projections::Views;
 use support::*;
@@ -73,28 +73,17 @@ fn items(seed: u64) -> Vec<(i64, Item)> {
         out.push((start, Item::Call(Box::new(record))));
         if rng.u64(..10) < 7 {
             let created = t(end);
+            let direction = if outbound {
+                CallDirection::Outbound
+            } else {
+                CallDirection::Inbound
+            };
+            let customer = format!("cus-{}", rng.u64(..12));
             let mut ticket = Ticket {
-                id: format!("t-{i}"),
-                subject: String::new(),
-                status: TicketStatus::Open,
-                channel: Channel::Calls,
-                customer_id: format!("cus-{}", rng.u64(..12)),
                 assignee_id: Some(agent),
-                direction: if outbound {
-                    CallDirection::Outbound
-                } else {
-                    CallDirection::Inbound
-                },
                 missed: lost,
                 missed_call_count: u32::from(lost),
-                created_at: created,
-                updated_at: created,
-                closed_at: None,
-                reopened_at: Vec::new(),
-                closings: Vec::new(),
-                activity_at: Vec::new(),
-                calls: Vec::new(),
-                messages: Vec::new(),
+                ..Ticket::open_call(format!("t-{i}"), customer, direction, created)
             };
             let mut at = end;
             for _ in 0..rng.u64(..3) {
