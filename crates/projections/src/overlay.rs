@@ -325,6 +325,17 @@ impl<'v> Overlay<'v> {
     }
 }
 
+impl Overlay<'_> {
+    /// Records changed so far (for tracing).
+    pub(crate) fn dirty_records(&self) -> usize {
+        dirty_count(&self.directory)
+            + dirty_count(&self.phones)
+            + dirty_count(&self.sessions)
+            + dirty_count(&self.desks)
+            + dirty_count(&self.contacts)
+    }
+}
+
 fn dirty_count<K, T>(slots: &Slots<K, T>) -> usize {
     slots.borrow().values().filter(|s| s.dirty).count()
 }

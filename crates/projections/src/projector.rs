@@ -195,6 +195,12 @@ impl Shared {
         }
         tickets.extend(domain::state::settle(&mut overlay, &mut pending)?.tickets);
         crate::stats::settle(&mut statistics, &overlay)?;
+        tracing::debug!(
+            projection = NAME,
+            events = next - from,
+            records = overlay.dirty_records(),
+            "applied; committing"
+        );
         let published = listening.then(|| tickets.clone());
         let dashboard = statistics.dashboard_changed;
         let stats = overlay.commit(next, tickets, commit, statistics)?;
