@@ -16,6 +16,16 @@ fn one_go(events: &[Event]) -> Vec<u8> {
     fixture.views.dump().unwrap()
 }
 
+/// The workload appended and projected: its events, the fixture and the views' dump.
+fn caught_up() -> (Vec<Event>, Fixture, Vec<u8>) {
+    let events = workload();
+    let fixture = Fixture::new();
+    fixture.append(&events);
+    fixture.projector(1024).catch_up_blocking().unwrap();
+    let before = fixture.views.dump().unwrap();
+    (events, fixture, before)
+}
+
 #[test]
 fn a_restart_resumes_from_the_stored_checkpoint() {
     let events = workload();
@@ -131,27 +141,22 @@ fn a_rebuild_in_sorted_runs_of_any_size_gives_the_same_bytes() {
 
 #[test]
 fn views_left_without_a_checkpoint_by_an_interrupted_rebuild_start_over() {
-    let events = workload();
-    let fixture = Fixture::new();
-    fixture.append(&events);
-    fixture.projector(1024).catch_up_blocking().unwrap();
-    let before = fixture.views.dump().unwrap();
+    let (events, fixture, before) = caught_up();
     let fixture = fixture.edit_views_raw(|tree| {
         tree.remove("@checkpoint").unwrap();
     });
     assert_eq!(fixture.views.checkpoint(), 0);
     assert!(fixture.views.dump().unwrap().is_empty());
-    fixture.projector(1024).catch_up_blocking().unwrap();
+    assert_eq!(
+        fixture.projector(1024).catch_up_blocking().unwrap(),
+        events.len() as u64
+    );
     assert_eq!(fixture.views.dump().unwrap(), before);
 }
 
 #[test]
 fn a_rebuild_replaces_the_views_database_and_leaves_nothing_behind() {
-    let events = workload();
-    let fixture = Fixture::new();
-    fixture.append(&events);
-    fixture.projector(1024).catch_up_blocking().unwrap();
-    let before = fixture.views.dump().unwrap();
+    let (events, fixture, before) = caught_up();
     // Made by a build that stored an extra record: the rebuild must not keep it.
     let fixture = fixture.edit_views_raw(|tree| {
         tree.insert("Tleftover", &b"not derived from the log"[..])
@@ -174,11 +179,7 @@ fn a_rebuild_replaces_the_views_database_and_leaves_nothing_behind() {
 
 #[test]
 fn a_rebuild_interrupted_while_replacing_the_database_starts_over_on_open() {
-    let events = workload();
-    let fixture = Fixture::new();
-    fixture.append(&events);
-    fixture.projector(1024).catch_up_blocking().unwrap();
-    let before = fixture.views.dump().unwrap();
+    let (events, fixture, before) = caught_up();
 
     // Stopped after moving the old database aside, before deleting it.
     let fixture = fixture.edit_dir_raw(|dir| {
