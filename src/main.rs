@@ -13,6 +13,8 @@ mod stream;
 mod telemetry;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: the projector and the rebuild
 /// allocate and free many small records and index keys, and glibc malloc's
@@ -20,8 +22,6 @@ use clap::{Parser, Subcommand};
 /// (`docs/benchmarks.md`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(name = "callfold", version, about = "Event-sourced call/ticket engine")]

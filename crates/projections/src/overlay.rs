@@ -266,7 +266,10 @@ impl<'v> Overlay<'v> {
             }
         }
         let mut writer = Writer::new(self.views, commit);
-        let mut stats = CommitStats::default();
+        let mut stats = CommitStats {
+            records_written: self.dirty_records(),
+            ..CommitStats::default()
+        };
         for id in &tickets {
             let old = self.views.ticket_view(id)?;
             let new = self.ticket_view(id)?;
@@ -298,15 +301,6 @@ impl<'v> Overlay<'v> {
             ..
         } = self;
         let directory_written = dirty_count(&directory) > 0;
-        stats.records_written = [
-            dirty_count(&directory),
-            dirty_count(&phones),
-            dirty_count(&sessions),
-            dirty_count(&desks),
-            dirty_count(&contacts),
-        ]
-        .iter()
-        .sum();
         stage(&mut writer, directory, Kind::Directory, |()| {
             keys::directory().to_vec()
         })?;

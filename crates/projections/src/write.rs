@@ -63,6 +63,8 @@ enum Sink {
     Batch(sled::Batch),
     Sorted {
         run: Run,
+        /// Entries per run.
+        run_entries: usize,
         /// Started with the first full run.
         background: Option<Background>,
     },
@@ -131,25 +133,19 @@ impl Drop for Background {
 pub(crate) struct Writer<'v> {
     views: &'v Views,
     sink: Sink,
-    /// Entries per sorted run (rebuilds).
-    run_entries: usize,
     /// Entries written (or staged), for tracing.
     pub entries: usize,
 }
 
 impl<'v> Writer<'v> {
     pub(crate) fn new(views: &'v Views, commit: Commit) -> Writer<'v> {
-        let run_entries = match commit {
-            Commit::Atomic => 0,
-            Commit::Rebuild { run_entries, .. } => run_entries.clamp(1, REBUILD_RUN_ENTRIES),
-        };
         Writer {
             views,
-            run_entries,
             sink: match commit {
                 Commit::Atomic => Sink::Batch(sled::Batch::default()),
-                Commit::Rebuild { .. } => Sink::Sorted {
+                Commit::Rebuild { run_entries, .. } => Sink::Sorted {
                     run: BTreeMap::new(),
+                    run_entries: run_entries.clamp(1, REBUILD_RUN_ENTRIES),
                     background: None,
                 },
             },
@@ -188,9 +184,13 @@ impl<'v> Writer<'v> {
                 Some(value) => batch.insert(key, value),
                 None => batch.remove(key),
             },
-            Sink::Sorted { run, background } => {
+            Sink::Sorted {
+                run,
+                run_entries,
+                background,
+            } => {
                 run.insert(key, value);
-                if run.len() >= self.run_entries {
+                if run.len() >= *run_entries {
                     let full = std::mem::take(run);
                     match background {
                         Some(background) => background.send(full)?,
@@ -211,38 +211,35 @@ impl<'v> Writer<'v> {
         checkpoint: Option<u64>,
         directory_written: bool,
     ) -> Result<(), Error> {
-        let sink = match self.sink {
-            Sink::Sorted {
-                run,
-                background: Some(mut background),
-            } => {
-                background.send(run)?;
-                background.join()?;
-                Sink::Sorted {
-                    run: BTreeMap::new(),
-                    background: None,
+        match self.sink {
+            Sink::Batch(batch) => match checkpoint {
+                Some(checkpoint) => self.views.commit(batch, checkpoint, directory_written),
+                None => {
+                    self.views.write(batch)?;
+                    self.views.forget_directory_if(directory_written);
+                    self.views.flush()
                 }
-            }
-            sink => sink,
-        };
-        match (sink, checkpoint) {
-            (Sink::Batch(batch), Some(checkpoint)) => {
-                self.views.commit(batch, checkpoint, directory_written)
-            }
-            (Sink::Sorted { run, .. }, Some(checkpoint)) => {
-                self.views.write_sorted(run)?;
-                self.views
-                    .commit(sled::Batch::default(), checkpoint, directory_written)
-            }
-            (Sink::Batch(batch), None) => {
-                self.views.write(batch)?;
-                self.views.forget_directory_if(directory_written);
-                self.views.flush()
-            }
-            (Sink::Sorted { run, .. }, None) => {
-                self.views.write_sorted(run)?;
-                self.views.forget_directory_if(directory_written);
-                self.views.flush()
+            },
+            Sink::Sorted {
+                run, background, ..
+            } => {
+                match background {
+                    Some(mut background) => {
+                        background.send(run)?;
+                        background.join()?;
+                    }
+                    None => self.views.write_sorted(run)?,
+                }
+                match checkpoint {
+                    Some(checkpoint) => {
+                        self.views
+                            .commit(sled::Batch::default(), checkpoint, directory_written)
+                    }
+                    None => {
+                        self.views.forget_directory_if(directory_written);
+                        self.views.flush()
+                    }
+                }
             }
         }
     }
