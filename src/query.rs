@@ -5,6 +5,7 @@ use crate::app::Store;
 use crate::import::GraphQlRunner;
 use anyhow::{Context, Result};
 use domain::Timestamp;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -48,12 +49,72 @@ pub fn rebuild(data_dir: &Path) -> Result<ExitCode> {
     let views = crate::datadir::open_views(data_dir)?;
     let projector = projections::Projector::new(projections::Options::default(), views, log);
     let started = std::time::Instant::now();
-    let head = projector.rebuild_blocking()?;
+    let mut bar = RebuildBar::new();
+    let head = projector.rebuild_blocking_with(&mut |step| bar.show(step));
+    bar.finish();
+    let head = head?;
     eprintln!(
         "rebuilt the read models from {head} events in {:.1?}",
         started.elapsed()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `callfold rebuild`'s progress on stderr (drawn only on a terminal): a bar
+/// over the log while a span is applied, a spinner with the entries written
+/// while it is written.
+struct RebuildBar {
+    bar: ProgressBar,
+    writing: bool,
+}
+
+impl RebuildBar {
+    const APPLYING: &'static str =
+        "applying the log {bar:40} {human_pos}/{human_len} events ({elapsed})";
+    const WRITING: &'static str =
+        "{spinner} writing the views up to event {human_pos}/{human_len}: {msg} entries ({elapsed})";
+
+    fn new() -> RebuildBar {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(Self::style(Self::APPLYING));
+        RebuildBar {
+            bar,
+            writing: false,
+        }
+    }
+
+    fn style(template: &str) -> ProgressStyle {
+        ProgressStyle::with_template(template).expect("static progress template")
+    }
+
+    fn show(&mut self, step: projections::RebuildProgress) {
+        match step {
+            projections::RebuildProgress::Applying { position, head } => {
+                if self.writing {
+                    self.writing = false;
+                    self.bar.disable_steady_tick();
+                    self.bar.set_style(Self::style(Self::APPLYING));
+                }
+                self.bar.set_length(head);
+                self.bar.set_position(position);
+            }
+            projections::RebuildProgress::Writing { position, entries } => {
+                if !self.writing {
+                    self.writing = true;
+                    self.bar.set_style(Self::style(Self::WRITING));
+                    self.bar
+                        .enable_steady_tick(std::time::Duration::from_millis(250));
+                }
+                self.bar.set_position(position);
+                self.bar
+                    .set_message(indicatif::HumanCount(entries as u64).to_string());
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// Prints the blake3 digest (hex) of every read model, after catching up with

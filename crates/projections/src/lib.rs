@@ -36,8 +36,8 @@ pub use error::Error;
 pub use index::{TicketFilter, TicketPage, TICKETS_FIRST_MAX};
 pub use keys::Page;
 pub use projector::{
-    BatchChanges, CallActivity, Handle, Options, Progress, Projector, BATCH_EVENTS_MAX,
-    CHANGES_QUEUE_MAX, NAME, REBUILD_EVENTS_MAX,
+    BatchChanges, CallActivity, Handle, OnRebuildProgress, Options, Progress, Projector,
+    RebuildProgress, BATCH_EVENTS_MAX, CHANGES_QUEUE_MAX, NAME, REBUILD_EVENTS_MAX,
 };
 pub use views::{StoredSize, Views, CACHE_CAPACITY_BYTES as VIEWS_CACHE_BYTES};
 pub use write::REBUILD_RUN_ENTRIES;

@@ -28,7 +28,7 @@ use crate::codec::{self, Kind};
 use crate::index::{self, TicketView};
 use crate::keys;
 use crate::views::Views;
-use crate::write::{Commit, Writer};
+use crate::write::{Commit, OnRun, Writer};
 use crate::Error;
 
 struct Slot<T> {
@@ -257,6 +257,7 @@ impl<'v> Overlay<'v> {
         mut tickets: BTreeSet<TicketId>,
         commit: Commit,
         mut statistics: crate::stats::StatsBatch<'_>,
+        on_run: Option<OnRun<'_>>,
     ) -> Result<CommitStats, Error> {
         self.settle_archive()?;
         // A session's phone may change without its tickets' content changing.
@@ -265,7 +266,9 @@ impl<'v> Overlay<'v> {
                 tickets.extend(record.tickets.iter().cloned());
             }
         }
-        let mut writer = Writer::new(self.views, commit);
+        // Both borrows shortened to the commit's own.
+        let on_run = on_run.map(|f| f as OnRun<'_>);
+        let mut writer = Writer::new(self.views, commit).on_run(on_run);
         let mut stats = CommitStats {
             records_written: self.dirty_records(),
             ..CommitStats::default()

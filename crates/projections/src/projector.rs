@@ -80,6 +80,22 @@ pub struct BatchChanges {
     pub dashboard: bool,
 }
 
+/// How far [`Projector::rebuild_blocking_with`] has got. A rebuild applies
+/// the log in spans ([`Options::rebuild_events_max`]) and writes each span
+/// after applying it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RebuildProgress {
+    /// The events below `position` are applied (those of the current span in
+    /// memory, not written yet); `head` is where the rebuild stops.
+    Applying { position: Position, head: Position },
+    /// The span ending at `position` is being written: `entries` (records and
+    /// index entries) are queued for the writer or written so far.
+    Writing { position: Position, entries: usize },
+}
+
+/// A rebuild's progress reports.
+pub type OnRebuildProgress<'p> = &'p mut dyn FnMut(RebuildProgress);
+
 /// A call notification that agent UIs hear about live.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallActivity {
@@ -132,17 +148,19 @@ impl Shared {
     fn step(&self) -> Result<usize, Error> {
         let _apply = self.apply.lock().unwrap_or_else(PoisonError::into_inner);
         let from = self.views.checkpoint();
-        self.apply_span(from, self.batch_events_max, Commit::Atomic)
+        self.apply_span(from, self.batch_events_max, Commit::Atomic, None)
     }
 
     /// Applies up to `events_max` envelopes from `from` into one overlay
     /// (reading the log [`BATCH_EVENTS_MAX`] at a time), re-derives each desk
     /// they touched once, and commits. Returns how many envelopes it applied.
+    /// A rebuild's span reports to `progress` after each read and each run.
     fn apply_span(
         &self,
         from: Position,
         events_max: usize,
         commit: Commit,
+        mut progress: Option<(OnRebuildProgress<'_>, Position)>,
     ) -> Result<usize, Error> {
         let span = tracing::debug_span!("project", projection = NAME, position = from);
         let _span = span.enter();
@@ -189,6 +207,12 @@ impl Shared {
                 }
                 next += 1;
             }
+            if let Some((report, head)) = &mut progress {
+                report(RebuildProgress::Applying {
+                    position: next,
+                    head: *head,
+                });
+            }
         }
         if next == from {
             return Ok(0);
@@ -203,7 +227,16 @@ impl Shared {
         );
         let published = listening.then(|| tickets.clone());
         let dashboard = statistics.dashboard_changed;
-        let stats = overlay.commit(next, tickets, commit, statistics)?;
+        let mut on_run = progress.map(|(report, _)| {
+            move |entries| {
+                report(RebuildProgress::Writing {
+                    position: next,
+                    entries,
+                })
+            }
+        });
+        let on_run = on_run.as_mut().map(|f| f as &mut dyn FnMut(usize));
+        let stats = overlay.commit(next, tickets, commit, statistics, on_run)?;
         tracing::debug!(
             events = next - from,
             records = stats.records_written,
@@ -232,7 +265,7 @@ impl Shared {
     /// `rebuild_events_max`. Only the last span writes the checkpoint: until
     /// then the tree holds records without one, which [`Views::open`] clears
     /// if the rebuild is interrupted.
-    fn rebuild(&self) -> Result<Position, Error> {
+    fn rebuild(&self, progress: OnRebuildProgress<'_>) -> Result<Position, Error> {
         let _apply = self.apply.lock().unwrap_or_else(PoisonError::into_inner);
         tracing::info!(projection = NAME, "rebuilding from position 0");
         self.views.clear()?;
@@ -247,7 +280,7 @@ impl Shared {
                 checkpoint: next + span as u64 >= head,
                 run_entries: self.rebuild_run_entries,
             };
-            let applied = self.apply_span(next, span, commit)?;
+            let applied = self.apply_span(next, span, commit, Some((&mut *progress, head)))?;
             if applied == 0 {
                 break;
             }
@@ -320,7 +353,17 @@ impl Projector {
     /// [`Options::rebuild_events_max`] (then whatever was appended meanwhile);
     /// returns the checkpoint.
     pub fn rebuild_blocking(&self) -> Result<Position, Error> {
-        self.shared.rebuild()?;
+        self.rebuild_blocking_with(&mut |_| {})
+    }
+
+    /// [`Projector::rebuild_blocking`], reporting how far it has got to
+    /// `progress` (after every read of the log and every run written; not
+    /// during the catch-up with what was appended meanwhile).
+    pub fn rebuild_blocking_with(
+        &self,
+        progress: OnRebuildProgress<'_>,
+    ) -> Result<Position, Error> {
+        self.shared.rebuild(progress)?;
         self.shared.catch_up()
     }
 

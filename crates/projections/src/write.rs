@@ -129,12 +129,17 @@ impl Drop for Background {
     }
 }
 
+/// Told the entries staged so far each time a rebuild queues a full run (and
+/// once more when the last run is written).
+pub(crate) type OnRun<'p> = &'p mut dyn FnMut(usize);
+
 /// The entries of one commit.
 pub(crate) struct Writer<'v> {
     views: &'v Views,
     sink: Sink,
     /// Entries written (or staged), for tracing.
     pub entries: usize,
+    on_run: Option<OnRun<'v>>,
 }
 
 impl<'v> Writer<'v> {
@@ -150,7 +155,14 @@ impl<'v> Writer<'v> {
                 },
             },
             entries: 0,
+            on_run: None,
         }
+    }
+
+    /// Reports progress to `on_run` (rebuild runs only; an atomic batch has none).
+    pub(crate) fn on_run(mut self, on_run: Option<OnRun<'v>>) -> Writer<'v> {
+        self.on_run = on_run;
+        self
     }
 
     pub(crate) fn insert(&mut self, key: impl Into<Vec<u8>>, value: Vec<u8>) -> Result<(), Error> {
@@ -198,6 +210,11 @@ impl<'v> Writer<'v> {
                             .insert(Background::start(self.views)?)
                             .send(full)?,
                     }
+                    // `send` waits while the queue is full, so this follows
+                    // the writer thread to within two runs.
+                    if let Some(on_run) = &mut self.on_run {
+                        on_run(self.entries);
+                    }
                 }
             }
         }
@@ -211,33 +228,43 @@ impl<'v> Writer<'v> {
         checkpoint: Option<u64>,
         directory_written: bool,
     ) -> Result<(), Error> {
-        match self.sink {
+        let Writer {
+            views,
+            sink,
+            entries,
+            on_run,
+        } = self;
+        match sink {
             Sink::Batch(batch) => match checkpoint {
-                Some(checkpoint) => self.views.commit(batch, checkpoint, directory_written),
+                Some(checkpoint) => views.commit(batch, checkpoint, directory_written),
                 None => {
-                    self.views.write(batch)?;
-                    self.views.forget_directory_if(directory_written);
-                    self.views.flush()
+                    views.write(batch)?;
+                    views.forget_directory_if(directory_written);
+                    views.flush()
                 }
             },
             Sink::Sorted {
                 run, background, ..
             } => {
+                // Else the last full run's report already said `entries`.
+                let last_run_staged = !run.is_empty();
                 match background {
                     Some(mut background) => {
                         background.send(run)?;
                         background.join()?;
                     }
-                    None => self.views.write_sorted(run)?,
+                    None => views.write_sorted(run)?,
+                }
+                if let (true, Some(on_run)) = (last_run_staged, on_run) {
+                    on_run(entries);
                 }
                 match checkpoint {
                     Some(checkpoint) => {
-                        self.views
-                            .commit(sled::Batch::default(), checkpoint, directory_written)
+                        views.commit(sled::Batch::default(), checkpoint, directory_written)
                     }
                     None => {
-                        self.views.forget_directory_if(directory_written);
-                        self.views.flush()
+                        views.forget_directory_if(directory_written);
+                        views.flush()
                     }
                 }
             }

@@ -5,7 +5,7 @@
 mod support;
 
 use domain::Event;
-use projections::{Error, Options};
+use projections::{Error, Options, RebuildProgress};
 use support::*;
 
 /// The dump of `events` projected in one go with the default batch size.
@@ -137,6 +137,102 @@ fn a_rebuild_in_sorted_runs_of_any_size_gives_the_same_bytes() {
             "span {span}, runs of {run}, rebuilt twice"
         );
     }
+}
+
+/// The keys of a views dump (length-prefixed key, value, key, value...).
+fn dump_keys(dump: &[u8]) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    let mut rest = dump;
+    let mut is_key = true;
+    while !rest.is_empty() {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        if is_key {
+            keys.push(rest[4..4 + len].to_vec());
+        }
+        is_key = !is_key;
+        rest = &rest[4 + len..];
+    }
+    keys
+}
+
+#[test]
+fn a_rebuild_reports_each_span_applied_then_written() {
+    let events = workload();
+    let head = events.len() as u64;
+    let (span, run) = (7u64, 3);
+    assert!(head > 2 * span, "the workload spans several rebuild spans");
+    let fixture = Fixture::new();
+    fixture.append(&events);
+    let projector = fixture.projector_with(Options {
+        rebuild_events_max: span as usize,
+        rebuild_run_entries: run,
+        ..Options::default()
+    });
+    let mut steps = Vec::new();
+    assert_eq!(
+        projector
+            .rebuild_blocking_with(&mut |step| steps.push(step))
+            .unwrap(),
+        head
+    );
+
+    // Applied positions only grow, and reach the head.
+    let mut applied = 0;
+    let mut written_spans = Vec::new();
+    let mut last_entries = 0;
+    for step in &steps {
+        match *step {
+            RebuildProgress::Applying {
+                position,
+                head: reported,
+            } => {
+                assert_eq!(reported, head);
+                assert!(position > applied, "{steps:?}");
+                applied = position;
+            }
+            RebuildProgress::Writing { position, entries } => {
+                // A span is written after it is applied, before the next one.
+                assert_eq!(position, applied, "{steps:?}");
+                if written_spans.last() == Some(&position) {
+                    assert!(entries > last_entries, "{steps:?}");
+                } else {
+                    written_spans.push(position);
+                }
+                last_entries = entries;
+            }
+        }
+    }
+    assert_eq!(applied, head);
+    let expected_spans: Vec<u64> = (1..=head.div_ceil(span))
+        .map(|n| (n * span).min(head))
+        .collect();
+    assert_eq!(written_spans, expected_spans);
+
+    // One span into empty views: its last report counts every entry it wrote:
+    // every key but the checkpoint and layout (written apart), plus the
+    // removals it staged (here two statistics keys that ended up empty).
+    let fixture = Fixture::new();
+    fixture.append(&events);
+    let projector = fixture.projector_with(Options {
+        rebuild_run_entries: run,
+        ..Options::default()
+    });
+    let mut last = None;
+    projector
+        .rebuild_blocking_with(&mut |step| {
+            if let RebuildProgress::Writing { entries, .. } = step {
+                last = Some(entries);
+            }
+        })
+        .unwrap();
+    let keys = dump_keys(&fixture.views.dump().unwrap());
+    let derived = keys.iter().filter(|key| key.first() != Some(&b'@')).count();
+    assert!(derived > 3 * run, "more than a few runs");
+    let last = last.expect("the span was written");
+    assert!(
+        (derived..derived + derived / 10).contains(&last),
+        "{last} entries reported, {derived} keys written"
+    );
 }
 
 #[test]
