@@ -1,7 +1,8 @@
-//! `callfold export`: the whole log as a recorded stream on stdout.
+//! `callfold export`: the whole log as a recorded stream on stdout, then the
+//! deliveries in quarantine (`quarantine` lines), so that a backup loses nothing.
 
 use crate::datadir;
-use crate::stream::{CallGearLine, NativeLine, NativeTextLine};
+use crate::stream::{CallGearLine, NativeLine, NativeTextLine, QuarantineFields, QuarantineLine};
 use anyhow::{Context, Result};
 use domain::Source;
 use eventlog::{Envelope, EventLog};
@@ -17,6 +18,7 @@ pub fn run(data_dir: &Path) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
     write_all(&log, &mut out)?;
+    write_quarantined(&log, &mut out)?;
     out.flush().context("cannot write to stdout")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -33,6 +35,26 @@ pub fn write_all(log: &dyn EventLog, out: &mut impl Write) -> Result<u64> {
         }
         from = batch.last().map(|e| e.position + 1).unwrap_or(from);
     }
+}
+
+/// Every quarantined delivery, in quarantine id order, as it was kept (raw
+/// bytes, receive time, source, kind, reason); returns how many.
+pub fn write_quarantined(log: &dyn EventLog, out: &mut impl Write) -> Result<u64> {
+    let records = log.quarantined()?;
+    for record in &records {
+        let line = QuarantineLine {
+            at: record.received_at.to_rfc3339(),
+            quarantine: QuarantineFields::new(
+                record.source,
+                &record.kind,
+                &record.reason,
+                &record.raw,
+            ),
+        };
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(records.len() as u64)
 }
 
 fn write_line(envelope: &Envelope, out: &mut impl Write) -> Result<()> {

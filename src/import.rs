@@ -190,6 +190,28 @@ pub fn import_file(
                 };
                 chunk.push(LogItem::Native(event));
             }
+            Item::Quarantine {
+                at,
+                source,
+                kind,
+                reason,
+                raw,
+            } => {
+                // Kept as it was exported: its reason, not a new parse (`quarantine
+                // retry` re-reads it with the current parsers).
+                ingestor
+                    .log()
+                    .quarantine(eventlog::NewQuarantine {
+                        received_at: at,
+                        source,
+                        kind,
+                        reason,
+                        raw,
+                    })
+                    .wait()
+                    .with_context(|| format!("{}:{number}: cannot quarantine", file.display()))?;
+                summary.quarantined += 1;
+            }
             Item::GraphQl {
                 at,
                 document,

@@ -3,9 +3,10 @@
 //! `{"at":RFC3339,"path":"/handset","body":{...} | "raw text","tz":"Europe/Moscow"?}`
 //! `{"at":...,"graphql":"...","variables":{},"agent":"ID"}`
 //! `{"at":...,"event":{...} | "raw text"}`
+//! `{"at":...,"quarantine":{"source","kind","reason","raw" | "raw_hex"}}`
 //! Blank lines and lines starting with `//` are skipped.
 
-use domain::{CallGearKind, Timestamp};
+use domain::{CallGearKind, Source, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -22,6 +23,46 @@ struct Line<'a> {
     agent: Option<String>,
     #[serde(borrow)]
     event: Option<&'a RawValue>,
+    quarantine: Option<QuarantineFields>,
+}
+
+/// A quarantined delivery as `export` writes it: kept as it was, reason included.
+#[derive(Deserialize, Serialize)]
+pub struct QuarantineFields {
+    /// `callgear` or `native`.
+    pub source: String,
+    /// The CallGear suffix or the contact-centre event type it came as.
+    pub kind: String,
+    pub reason: String,
+    /// The exact raw bytes when they are UTF-8 ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// ... else the exact raw bytes in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_hex: Option<String>,
+}
+
+impl QuarantineFields {
+    pub fn new(source: Source, kind: &str, reason: &str, raw: &[u8]) -> QuarantineFields {
+        let (raw, raw_hex) = match std::str::from_utf8(raw) {
+            Ok(text) => (Some(text.to_string()), None),
+            Err(_) => (None, Some(hex::encode(raw))),
+        };
+        QuarantineFields {
+            source: source.as_str().to_string(),
+            kind: kind.to_string(),
+            reason: reason.to_string(),
+            raw,
+            raw_hex,
+        }
+    }
+}
+
+/// A quarantine line as `export` writes it.
+#[derive(Serialize)]
+pub struct QuarantineLine {
+    pub at: String,
+    pub quarantine: QuarantineFields,
 }
 
 /// A line that carries something to ingest.
@@ -42,6 +83,14 @@ pub enum Item {
     },
     /// A native event as `export` writes it: `raw` is the exact JSON text.
     Native { at: Timestamp, raw: Vec<u8> },
+    /// A quarantined delivery as `export` writes it: back into quarantine as is.
+    Quarantine {
+        at: Timestamp,
+        source: Source,
+        kind: String,
+        reason: String,
+        raw: Vec<u8>,
+    },
 }
 
 /// Reads one line. `Ok(None)` for blank and comment lines; `Err` says what is
@@ -72,6 +121,9 @@ pub fn parse_line(line: &str) -> Result<Option<Item>, String> {
             agent: line.agent,
         }));
     }
+    if let Some(fields) = line.quarantine {
+        return quarantine_item(at, fields).map(Some);
+    }
     if let Some(event) = line.event {
         let text = event.get();
         let raw = if text.starts_with('{') {
@@ -91,7 +143,7 @@ pub fn parse_line(line: &str) -> Result<Option<Item>, String> {
     let path = line
         .path
         .as_deref()
-        .ok_or("a line needs one of \"path\", \"graphql\" or \"event\"")?;
+        .ok_or("a line needs one of \"path\", \"graphql\", \"event\" or \"quarantine\"")?;
     let kind = CallGearKind::parse(path).ok_or_else(|| {
         format!(
             "\"path\": {path:?} is not a CallGear suffix (/handset, /endleg, /end, /recording, \
@@ -120,6 +172,31 @@ pub fn parse_line(line: &str) -> Result<Option<Item>, String> {
         at,
         timezone,
     }))
+}
+
+fn quarantine_item(at: Timestamp, fields: QuarantineFields) -> Result<Item, String> {
+    let source = match fields.source.as_str() {
+        "callgear" => Source::CallGear,
+        "native" => Source::Native,
+        other => {
+            return Err(format!(
+                "\"quarantine\": source {other:?} is neither \"callgear\" nor \"native\""
+            ))
+        }
+    };
+    let raw = match (fields.raw, fields.raw_hex) {
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(hex)) => hex::decode(hex.trim())
+            .map_err(|e| format!("\"quarantine\": \"raw_hex\" is not hex ({e})"))?,
+        _ => return Err("\"quarantine\" needs one of \"raw\" or \"raw_hex\"".into()),
+    };
+    Ok(Item::Quarantine {
+        at,
+        source,
+        kind: fields.kind,
+        reason: fields.reason,
+        raw,
+    })
 }
 
 /// A native event line as `export` writes it: the event's exact JSON.

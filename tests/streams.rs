@@ -204,6 +204,19 @@ fn a_line_that_cannot_be_ingested_fails_the_import_naming_file_and_line() {
         "event",
     );
     check(r#"{"at":"2024-04-05T09:02:00Z","event":[1]}"#, "event");
+    // A `quarantine` line that is not one `export` writes.
+    check(
+        r#"{"at":"2024-04-05T09:02:00Z","quarantine":{"source":"fax","kind":"end","reason":"r","raw":"x"}}"#,
+        "\"fax\"",
+    );
+    check(
+        r#"{"at":"2024-04-05T09:02:00Z","quarantine":{"source":"callgear","kind":"end","reason":"r","raw_hex":"zz"}}"#,
+        "not hex",
+    );
+    check(
+        r#"{"at":"2024-04-05T09:02:00Z","quarantine":{"source":"callgear","kind":"end","reason":"r"}}"#,
+        "\"raw\"",
+    );
 }
 
 /// A `graphql` line the API refuses (here: an unknown agent) is what the agent UI
@@ -345,6 +358,71 @@ async fn export_then_import_into_an_empty_data_dir_is_byte_identical() {
     );
     // The export is the log: importing it back into the original changes nothing.
     assert_eq!(import(&data, &[&export_file]), summary(0, total, 0));
+}
+
+/// A backup keeps the quarantine: `export` writes every quarantined delivery
+/// after the log, and `import` puts it back as it was (raw bytes, receive time,
+/// source, kind, reason), whatever the bytes (here: malformed JSON, bytes that
+/// are not UTF-8, a contact-centre event of an unknown version).
+#[tokio::test]
+async fn export_keeps_the_quarantine_and_import_restores_it() {
+    let (tmp, data) = common::temp();
+    let broken = "{\"call_info\": {\"call_session_id\": 4400000000";
+    let lines = [
+        stream_line(
+            "2024-04-05T09:00:01Z",
+            "end",
+            &callgear("end", 4_400_000_001),
+        ),
+        stream_line_raw("2024-04-05T09:00:02.5Z", "recording", broken),
+    ];
+    let file = write(tmp.path(), "day.ndjson", &lines);
+    assert_eq!(import(&data, &[&file]), summary(1, 0, 1));
+    let server = Server::start(&data);
+    let http = client();
+    let not_utf8: Vec<u8> = vec![b'{', 0xff, 0xfe, b'}'];
+    let reply = common::try_post(&http, &server.url("handset"), not_utf8.clone())
+        .await
+        .expect("POST");
+    assert_eq!(reply.status, 422, "{reply:?}");
+    let feed = server.at(&format!("/webhooks/events/{}", common::TOKEN));
+    let version_2 = r#"{"v":2,"type":"call_ended","at":"2024-04-05T09:03:10Z","call_id":"c-1"}"#;
+    let reply = common::try_post(&http, &feed, version_2.as_bytes().to_vec())
+        .await
+        .expect("POST");
+    assert_eq!(reply.status, 422, "{reply:?}");
+    server.stop();
+    let before = quarantine_list(&data);
+    assert_eq!(before.len(), 3, "{before:#?}");
+
+    let exported = common::export_raw(&data);
+    let text = String::from_utf8(exported.clone()).expect("export is UTF-8");
+    let kinds: Vec<bool> = text
+        .lines()
+        .map(|line| line.contains("\"quarantine\":"))
+        .collect();
+    assert_eq!(kinds, [false, true, true, true], "{text}");
+
+    let (copy_tmp, copy) = common::temp();
+    let export_file = copy_tmp.path().join("export.ndjson");
+    std::fs::write(&export_file, &exported).expect("write export");
+    assert_eq!(import(&copy, &[&export_file]), summary(1, 0, 3));
+    assert_eq!(quarantine_list(&copy), before);
+    for entry in &before {
+        let id = entry["id"].as_u64().expect("id");
+        assert_eq!(quarantine_show(&copy, id), quarantine_show(&data, id));
+    }
+    assert_eq!(
+        quarantine_show(&copy, before[1]["id"].as_u64().expect("id")),
+        not_utf8
+    );
+    assert!(
+        common::export_raw(&copy) == exported,
+        "export → import → export differs"
+    );
+    // Importing the backup into the original keeps one copy of each.
+    import(&data, &[&export_file]);
+    assert_eq!(quarantine_list(&data), before);
 }
 
 #[tokio::test]

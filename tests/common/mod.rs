@@ -304,14 +304,19 @@ pub struct Exported {
     pub body: String,
 }
 
-/// `callfold export`, one entry per log position.
+/// `callfold export`, one entry per log position (the `quarantine` lines
+/// after the log are left out).
 pub fn export(data_dir: &Path) -> Vec<Exported> {
     let raw = export_raw(data_dir);
     let text = String::from_utf8(raw).expect("export is UTF-8");
     text.lines()
         .map(|line| {
-            let value: Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("export line {line:?} is not JSON: {e}"));
+            serde_json::from_str::<Value>(line)
+                .unwrap_or_else(|e| panic!("export line {line:?} is not JSON: {e}"))
+        })
+        .filter(|value| value.get("quarantine").is_none())
+        .map(|value| {
+            let line = value.to_string();
             Exported {
                 at: value["at"].as_str().expect("at").to_string(),
                 path: value["path"].as_str().expect("path").to_string(),
