@@ -9,6 +9,20 @@ pub fn log_path(data_dir: &Path) -> PathBuf {
     data_dir.join("log")
 }
 
+/// For the commands that read a store (`query`, `export`, `rebuild`, `digest`,
+/// `quarantine`, `report`): the data dir must hold an event log already, so
+/// that a mistyped `--data-dir` is an error rather than a new, empty store.
+pub fn require_store(data_dir: &Path) -> Result<()> {
+    if log_path(data_dir).is_dir() {
+        return Ok(());
+    }
+    bail!(
+        "{} is not a callfold data dir: it has no event log (`log/`). Check --data-dir or \
+         CALLFOLD_DATA_DIR; `callfold import` and `callfold serve` create a new one",
+        data_dir.display()
+    )
+}
+
 /// Opens the log; a clear message when another process holds it.
 pub fn open_log(data_dir: &Path) -> Result<SledLog> {
     std::fs::create_dir_all(data_dir)

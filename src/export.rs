@@ -14,6 +14,7 @@ use std::process::ExitCode;
 const READ_BATCH: usize = 1024;
 
 pub fn run(data_dir: &Path) -> Result<ExitCode> {
+    datadir::require_store(data_dir)?;
     let log = datadir::open_log(data_dir)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());

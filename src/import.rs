@@ -80,6 +80,10 @@ impl Summary {
 }
 
 pub fn run(data_dir: &Path, files: &[PathBuf]) -> Result<ExitCode> {
+    // Every file readable before the data dir is touched (or created).
+    for file in files {
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    }
     let store = Store::open(data_dir, None)?;
     let ingestor = Ingestor::new(store.log.clone(), datadir::ingest_options()?);
     let graphql = GraphQlRunner::new(&store)?;

@@ -48,9 +48,9 @@ enum Command {
     Serve {
         #[command(flatten)]
         data: DataDirArg,
-        /// Address to listen on; port 0 picks a free port (printed at start).
+        /// Address to listen on (IP:PORT); port 0 picks a free port (printed at start).
         #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
+        listen: std::net::SocketAddr,
     },
     /// Append recorded streams (NDJSON) to the log exactly as live delivery would.
     Import {
@@ -113,7 +113,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
     let result = match cli.command {
-        Command::Serve { data, listen } => serve::run(&data.data_dir, &listen),
+        Command::Serve { data, listen } => serve::run(&data.data_dir, &listen.to_string()),
         Command::Import { data, files } => import::run(&data.data_dir, &files),
         Command::Export { data } => export::run(&data.data_dir),
         Command::Quarantine { data, action } => quarantine::run(&data.data_dir, action),

@@ -29,6 +29,7 @@ pub enum Action {
 }
 
 pub fn run(data_dir: &Path, action: Option<Action>) -> Result<ExitCode> {
+    datadir::require_store(data_dir)?;
     let log = Arc::new(datadir::open_log(data_dir)?);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -27,6 +27,7 @@ pub fn run(
             serde_json::from_str::<serde_json::Value>(text).context("--variables is not JSON")
         })
         .transpose()?;
+    crate::datadir::require_store(data_dir)?;
     let store = Store::open(data_dir, None)?;
     store
         .catch_up()
@@ -45,6 +46,7 @@ pub fn run(
 
 /// Re-derives every read model from position zero.
 pub fn rebuild(data_dir: &Path) -> Result<ExitCode> {
+    crate::datadir::require_store(data_dir)?;
     let log = std::sync::Arc::new(crate::datadir::open_log(data_dir)?);
     let views = crate::datadir::open_views(data_dir)?;
     let projector = projections::Projector::new(projections::Options::default(), views, log);
@@ -120,6 +122,7 @@ impl RebuildBar {
 /// Prints the blake3 digest (hex) of every read model, after catching up with
 /// the log: equal digests mean byte-identical read models (R17).
 pub fn digest(data_dir: &Path) -> Result<ExitCode> {
+    crate::datadir::require_store(data_dir)?;
     let store = Store::open(data_dir, None)?;
     store
         .catch_up()

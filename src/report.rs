@@ -51,6 +51,7 @@ pub const CDR_COLUMNS: [&str; 19] = [
 ];
 
 pub fn run(data_dir: &Path, report: Report) -> Result<ExitCode> {
+    crate::datadir::require_store(data_dir)?;
     match report {
         Report::Cdr { from, to, tz } => cdr(data_dir, &from, &to, tz.as_deref()),
     }

@@ -247,3 +247,79 @@ fn a_valid_command_is_recorded() {
     let after = run_ok(&data, &["export"]);
     assert!(after.len() > before.len() && after.starts_with(&before));
 }
+
+/// A mistyped `--data-dir` is an error, not a new empty store: the commands
+/// that read a store refuse a directory without an event log and create
+/// nothing; `import` checks its files before it creates a data dir, and
+/// `serve` its address.
+#[test]
+fn commands_refuse_a_data_dir_that_is_not_one_and_create_nothing() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let missing = tmp.path().join("no-such-data-dir");
+    let empty = tmp.path().join("empty-dir");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let reads: [&[&str]; 7] = [
+        &["query", "{ agents { id } }"],
+        &["export"],
+        &["rebuild"],
+        &["digest"],
+        &["quarantine", "list"],
+        &["quarantine", "retry"],
+        &[
+            "report",
+            "cdr",
+            "--from",
+            "2024-04-05T00:00:00Z",
+            "--to",
+            "2024-04-06T00:00:00Z",
+        ],
+    ];
+    for dir in [&missing, &empty] {
+        for args in reads {
+            let output = run(dir, args);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("is not a callfold data dir") && stderr.contains("--data-dir"),
+                "{args:?}: {stderr}"
+            );
+            assert!(output.stdout.is_empty(), "{args:?}");
+        }
+    }
+    assert!(!missing.exists(), "a read command created the data dir");
+    assert_eq!(
+        std::fs::read_dir(&empty).expect("read dir").count(),
+        0,
+        "a read command wrote into a directory that is not a data dir"
+    );
+
+    let nofile = tmp.path().join("nofile.ndjson");
+    let output = run(&missing, &["import", &nofile.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nofile.ndjson"), "{stderr}");
+    assert!(
+        !missing.exists(),
+        "import created the data dir before failing"
+    );
+
+    let output = run(&missing, &["serve", "--listen", "notanaddress"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("notanaddress"), "{stderr}");
+    assert!(
+        !missing.exists(),
+        "serve created the data dir before failing"
+    );
+
+    // Once a store exists there, the same commands work on it.
+    let (_store_tmp, data) = store();
+    for args in reads {
+        let output = run(&data, args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -93,34 +93,41 @@ async fn post(url: &str, body: impl Into<reqwest::Body>) -> Reply {
     post_as(url, body, None).await
 }
 
-/// `callfold export`, one parsed line per log position.
+/// `callfold export`, one parsed line per log position (the `quarantine`
+/// lines after the log are left out).
 fn exported(data_dir: &Path) -> Vec<Value> {
     let raw = common::export_raw(data_dir);
     String::from_utf8(raw)
         .expect("export is UTF-8")
         .lines()
-        .map(|line| serde_json::from_str(line).expect("export line is JSON"))
+        .map(|line| serde_json::from_str::<Value>(line).expect("export line is JSON"))
+        .filter(|line| line.get("quarantine").is_none())
         .collect()
 }
 
 /// The exact raw bytes of every log entry that `export` wrote as an `event` line
-/// (an object is its own text; a string holds the bytes).
+/// (an object is its own text; a string holds the bytes). The `quarantine`
+/// lines after the log are left out.
 fn exported_events(data_dir: &Path) -> Vec<String> {
     let raw = String::from_utf8(common::export_raw(data_dir)).expect("UTF-8");
     raw.lines()
-        .map(|line| {
+        .filter_map(|line| {
             #[derive(serde::Deserialize)]
             struct Line<'a> {
                 #[serde(borrow)]
-                event: &'a serde_json::value::RawValue,
+                event: Option<&'a serde_json::value::RawValue>,
+                quarantine: Option<serde::de::IgnoredAny>,
             }
-            let line: Line = serde_json::from_str(line).expect("an event line");
-            let text = line.event.get();
-            if text.starts_with('"') {
+            let line: Line = serde_json::from_str(line).expect("an export line");
+            if line.quarantine.is_some() {
+                return None;
+            }
+            let text = line.event.expect("an event line").get();
+            Some(if text.starts_with('"') {
                 serde_json::from_str::<String>(text).expect("a JSON string")
             } else {
                 text.to_string()
-            }
+            })
         })
         .collect()
 }
