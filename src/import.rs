@@ -54,7 +54,23 @@ impl GraphQlRunner {
         agent: Option<String>,
         at: domain::Timestamp,
     ) -> async_graphql::Response {
+        self.execute_operation(document, None, variables, agent, at)
+    }
+
+    /// [`GraphQlRunner::execute`] for the operation named `operation` of a
+    /// document that holds several.
+    pub fn execute_operation(
+        &self,
+        document: String,
+        operation: Option<String>,
+        variables: Option<serde_json::Value>,
+        agent: Option<String>,
+        at: domain::Timestamp,
+    ) -> async_graphql::Response {
         let mut request = async_graphql::Request::new(document);
+        if let Some(operation) = operation {
+            request = request.operation_name(operation);
+        }
         if let Some(variables) = variables {
             request = request.variables(async_graphql::Variables::from_json(variables));
         }
@@ -70,6 +86,21 @@ impl GraphQlRunner {
 }
 
 impl Summary {
+    /// "N accepted, N duplicates, N quarantined[, N graphql (N with errors)]".
+    fn counts(&self) -> String {
+        let mut line = format!(
+            "{} accepted, {} duplicates, {} quarantined",
+            self.accepted, self.duplicates, self.quarantined
+        );
+        if self.graphql > 0 {
+            line.push_str(&format!(
+                ", {} graphql ({} with errors)",
+                self.graphql, self.graphql_rejected
+            ));
+        }
+        line
+    }
+
     fn add(&mut self, outcome: &Outcome) {
         match outcome {
             Outcome::Accepted(_) => self.accepted += 1,
@@ -88,31 +119,22 @@ pub fn run(data_dir: &Path, files: &[PathBuf]) -> Result<ExitCode> {
     let ingestor = Ingestor::new(store.log.clone(), datadir::ingest_options()?);
     let graphql = GraphQlRunner::new(&store)?;
     let mut total = Summary::default();
-    for file in files {
-        let summary = import_file(&ingestor, Some(&graphql), file)?;
-        total.accepted += summary.accepted;
-        total.duplicates += summary.duplicates;
-        total.quarantined += summary.quarantined;
-        total.graphql += summary.graphql;
-        total.graphql_rejected += summary.graphql_rejected;
+    for (done, file) in files.iter().enumerate() {
+        if let Err(error) = import_into(&ingestor, Some(&graphql), file, &mut total) {
+            // What went in before the error stays in the log: say how much.
+            eprintln!(
+                "callfold: stopped in file {} of {}; before that line: {}",
+                done + 1,
+                files.len(),
+                total.counts()
+            );
+            return Err(error);
+        }
     }
     store
         .catch_up()
         .context("bringing the read models up to date")?;
-    let mut line = format!(
-        "imported {} file(s): {} accepted, {} duplicates, {} quarantined",
-        files.len(),
-        total.accepted,
-        total.duplicates,
-        total.quarantined
-    );
-    if total.graphql > 0 {
-        line.push_str(&format!(
-            ", {} graphql ({} with errors)",
-            total.graphql, total.graphql_rejected
-        ));
-    }
-    println!("{line}");
+    println!("imported {} file(s): {}", files.len(), total.counts());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -123,6 +145,19 @@ pub fn import_file(
     graphql: Option<&GraphQlRunner>,
     file: &Path,
 ) -> Result<Summary> {
+    let mut summary = Summary::default();
+    import_into(ingestor, graphql, file, &mut summary)?;
+    Ok(summary)
+}
+
+/// [`import_file`], adding to `summary` (which counts the lines before a bad
+/// one when it fails).
+fn import_into(
+    ingestor: &Ingestor,
+    graphql: Option<&GraphQlRunner>,
+    file: &Path,
+    summary: &mut Summary,
+) -> Result<()> {
     let handle =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
@@ -136,7 +171,6 @@ pub fn import_file(
     );
     progress.set_message(file.display().to_string());
     let mut reader = std::io::BufReader::with_capacity(1 << 20, handle);
-    let mut summary = Summary::default();
     let mut in_flight = VecDeque::new();
     let mut chunk = Vec::with_capacity(CHUNK_LINES_MAX);
     let mut line = String::new();
@@ -162,8 +196,8 @@ pub fn import_file(
             Ok(Some(item)) => item,
             Ok(None) => continue,
             Err(reason) => {
-                submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
-                drain(&mut in_flight, &mut summary)?;
+                submit(ingestor, &mut chunk, &mut in_flight, summary)?;
+                drain(&mut in_flight, summary)?;
                 progress.abandon();
                 bail!("{}:{number}: {reason}", file.display());
             }
@@ -186,8 +220,8 @@ pub fn import_file(
                 let event = match ingest::parse_event_line(raw, at) {
                     Ok(event) => event,
                     Err(reason) => {
-                        submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
-                        drain(&mut in_flight, &mut summary)?;
+                        submit(ingestor, &mut chunk, &mut in_flight, summary)?;
+                        drain(&mut in_flight, summary)?;
                         progress.abandon();
                         bail!("{}:{number}: \"event\": {reason}", file.display());
                     }
@@ -229,8 +263,8 @@ pub fn import_file(
                     );
                 };
                 // Everything before this line must be in the log (and applied) first.
-                submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
-                drain(&mut in_flight, &mut summary)?;
+                submit(ingestor, &mut chunk, &mut in_flight, summary)?;
+                drain(&mut in_flight, summary)?;
                 let response = runner.execute(document, variables, agent, at);
                 summary.graphql += 1;
                 if !response.errors.is_empty() {
@@ -248,13 +282,13 @@ pub fn import_file(
             }
         }
         if chunk.len() >= CHUNK_LINES_MAX {
-            submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
+            submit(ingestor, &mut chunk, &mut in_flight, summary)?;
         }
     }
-    submit(ingestor, &mut chunk, &mut in_flight, &mut summary)?;
-    drain(&mut in_flight, &mut summary)?;
+    submit(ingestor, &mut chunk, &mut in_flight, summary)?;
+    drain(&mut in_flight, summary)?;
     progress.finish_and_clear();
-    Ok(summary)
+    Ok(())
 }
 
 /// Queues `chunk` in the log; waits for the oldest queued chunk first when

@@ -75,6 +75,9 @@ enum Command {
         /// Variables as a JSON object.
         #[arg(long)]
         variables: Option<String>,
+        /// Which operation to run, when the document holds several.
+        #[arg(long)]
+        operation: Option<String>,
         /// The document, or `@path` to read it from a file.
         document: String,
     },
@@ -123,16 +126,57 @@ fn main() -> ExitCode {
             data,
             agent,
             variables,
+            operation,
             document,
-        } => query::run(&data.data_dir, agent, &document, variables.as_deref()),
+        } => query::run(
+            &data.data_dir,
+            query::Acting { agent, operation },
+            &document,
+            variables.as_deref(),
+        ),
         Command::Rebuild { data } => query::rebuild(&data.data_dir),
         Command::Digest { data } => query::digest(&data.data_dir),
     };
     match result {
         Ok(code) => code,
+        // The reader of stdout went away (`callfold export | head`): stop quietly,
+        // with the status a shell gives a process ended by SIGPIPE.
+        Err(error) if is_broken_pipe(&error) => ExitCode::from(141),
         Err(error) => {
-            eprintln!("callfold: {error:#}");
+            eprintln!("callfold: {}", describe(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let kind = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => Some(io.kind()),
+            // serde_json's writer keeps the io::Error inside (not as `source`).
+            None => cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind),
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes, "outer: inner: ...", leaving out a cause whose
+/// text the one before already ends with (many errors print their source).
+fn describe(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut previous = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !previous.is_empty() && previous.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+        previous = text;
+    }
+    out
 }

@@ -9,11 +9,19 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::Path;
 use std::process::ExitCode;
 
+/// Who `callfold query` acts as, and which operation of the document it runs.
+pub struct Acting {
+    /// `--agent`: must be an agent of the directory.
+    pub agent: Option<String>,
+    /// `--operation`: the operation's name, for a document with several.
+    pub operation: Option<String>,
+}
+
 /// Runs one document (`@path` reads it from a file) after the projections have
 /// caught up; prints the GraphQL response; exit 1 if it has errors.
 pub fn run(
     data_dir: &Path,
-    agent: Option<String>,
+    acting: Acting,
     document: &str,
     variables: Option<&str>,
 ) -> Result<ExitCode> {
@@ -34,7 +42,12 @@ pub fn run(
         .context("bringing the read models up to date")?;
     let runner = GraphQlRunner::new(&store)?;
     let now = Timestamp::from_datetime(chrono::Utc::now());
-    let response = runner.execute(document, variables, agent, now);
+    let response = match unknown_agent(&store, acting.agent.as_deref())? {
+        // Queries too, not only mutations: acting as nobody would quietly show
+        // what nobody sees. Answered like the API refuses a mutation.
+        Some(refusal) => refusal,
+        None => runner.execute_operation(document, acting.operation, variables, acting.agent, now),
+    };
     let failed = !response.errors.is_empty();
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(if failed {
@@ -42,6 +55,25 @@ pub fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A GraphQL error response when `agent` is not an agent of the directory.
+fn unknown_agent(store: &Store, agent: Option<&str>) -> Result<Option<async_graphql::Response>> {
+    let Some(agent) = agent else {
+        return Ok(None);
+    };
+    let known = store
+        .projector
+        .views()
+        .agent(agent)
+        .context("cannot read the agents")?;
+    Ok(known.is_none().then(|| {
+        let mut error = async_graphql::ServerError::new(format!("unknown agent {agent}"), None);
+        let mut extensions = async_graphql::ErrorExtensionValues::default();
+        extensions.set("code", "REJECTED");
+        error.extensions = Some(extensions);
+        async_graphql::Response::from_errors(vec![error])
+    }))
 }
 
 /// Re-derives every read model from position zero.

@@ -100,6 +100,11 @@ pub fn parse_line(line: &str) -> Result<Option<Item>, String> {
     if trimmed.is_empty() || trimmed.starts_with("//") {
         return Ok(None);
     }
+    if !trimmed.starts_with('{') {
+        return Err(
+            "not valid NDJSON for a recorded stream: each line must be one JSON object".into(),
+        );
+    }
     let line: Line<'_> =
         serde_json::from_str(trimmed).map_err(|e| format!("not valid NDJSON: {e}"))?;
     let at = line

@@ -130,9 +130,21 @@ fn bad_commands_are_refused_and_record_nothing() {
             "unknown customer nobody".into(),
         ),
         (
+            Some("bob"),
+            "mutation { linkPhoneToCustomer(phone: \"garbage\", customerId: \"nobody\") { id } }"
+                .into(),
+            "\"garbage\" is not a phone number".into(),
+        ),
+        (
             Some("zed"),
             format!("mutation {{ addNote(ticketId: \"call-{ANSWERED}-alice\", body: \"hi\") {{ id }} }}"),
             "unknown agent zed".into(),
+        ),
+        // A query as an unknown agent too (it would show what nobody sees).
+        (
+            Some("ghost"),
+            "{ agents { id } }".into(),
+            "unknown agent ghost".into(),
         ),
         (
             None,
@@ -322,4 +334,38 @@ fn commands_refuse_a_data_dir_that_is_not_one_and_create_nothing() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// `--operation` picks one operation of a document that holds several; without
+/// it such a document is a GraphQL error.
+#[test]
+fn query_runs_the_named_operation_of_a_document() {
+    let (_tmp, data) = store();
+    let document = "query Agents { agents { id } } query Open { tickets(filter: {status: [OPEN]}) { totalCount } }";
+    let output = run(&data, &["query", document]);
+    assert_eq!(output.status.code(), Some(1));
+    let response: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Operation name required")),
+        "{response}"
+    );
+    let agents: Value = serde_json::from_slice(&run_ok(
+        &data,
+        &["query", "--operation", "Agents", document],
+    ))
+    .expect("JSON");
+    assert!(
+        agents["data"]["agents"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{agents}"
+    );
+    assert!(agents["data"].get("tickets").is_none(), "{agents}");
+    let open: Value =
+        serde_json::from_slice(&run_ok(&data, &["query", "--operation", "Open", document]))
+            .expect("JSON");
+    assert!(open["data"]["tickets"]["totalCount"].is_u64(), "{open}");
+    assert!(open["data"].get("agents").is_none(), "{open}");
 }

@@ -166,11 +166,19 @@ fn a_line_that_cannot_be_ingested_fails_the_import_naming_file_and_line() {
             stderr.to_lowercase().contains(expect),
             "{bad}: {stderr:?} does not say {expect:?}"
         );
-        // Nothing after the bad line was imported.
+        // Nothing after the bad line was imported, and the import says what was.
         let log = common::export(&data);
         assert!(
             log.len() <= 2,
             "{bad}: lines after the bad one were imported"
+        );
+        let said = format!(
+            "stopped in file 1 of 1; before that line: {} accepted, 0 duplicates",
+            log.len()
+        );
+        assert!(
+            stderr.contains(&said),
+            "{bad}: {stderr:?} does not say {said:?}"
         );
         // Fixing the line and importing again completes the log, in order.
         let fixed = [good(1), good(2), good(3)];
@@ -423,6 +431,47 @@ async fn export_keeps_the_quarantine_and_import_restores_it() {
     // Importing the backup into the original keeps one copy of each.
     import(&data, &[&export_file]);
     assert_eq!(quarantine_list(&data), before);
+}
+
+/// `callfold export | head`: when the reader goes away, export stops quietly
+/// with the status of a process ended by SIGPIPE (141), not an error message.
+#[test]
+fn export_into_a_closed_pipe_stops_quietly() {
+    use std::io::Read;
+    let (tmp, data) = common::temp();
+    let lines: Vec<String> = recorded_calls(4_500_000_000..4_500_000_400)
+        .iter()
+        .map(|(at, kind, body)| stream_line(at, kind, body))
+        .collect();
+    let file = write(tmp.path(), "many.ndjson", &lines);
+    import(&data, &[&file]);
+    let whole = common::export_raw(&data);
+    assert!(
+        whole.len() > 1 << 18,
+        "more than a pipe holds: {}",
+        whole.len()
+    );
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_callfold"))
+        .args(["export", "--data-dir"])
+        .arg(&data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn export");
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("the export's first bytes");
+    // Reading end closed (dropped above); the export is still writing.
+    let output = child.wait_with_output().expect("export ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(&first, &whole[..16]);
 }
 
 #[tokio::test]

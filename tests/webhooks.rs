@@ -498,6 +498,12 @@ async fn the_data_dir_is_locked_while_serving() {
         stderr.contains("callfold serve"),
         "unclear message: {stderr}"
     );
+    // sled's lock error is said once, not again as its own cause.
+    assert_eq!(
+        stderr.matches("could not acquire lock").count(),
+        1,
+        "repeated message: {stderr}"
+    );
     assert!(
         output.stdout.is_empty(),
         "partial export: {:?}",

@@ -50,6 +50,8 @@ pub enum Rejection {
     AlreadyLinked(String, CustomerId),
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    #[error("{0:?} is not a phone number: it has no digits")]
+    NotAPhone(String),
 }
 
 /// The domain's answer to a command.
@@ -211,5 +213,5 @@ fn check_filing<S: Store>(
 
 /// Parses a phone given by a user (for `linkPhoneToCustomer`).
 pub fn parse_phone(text: &str) -> Result<Phone, Rejection> {
-    Phone::normalize(text).ok_or(Rejection::Empty("phone"))
+    Phone::normalize(text).ok_or_else(|| Rejection::NotAPhone(text.to_string()))
 }
