@@ -2,9 +2,9 @@
 
 use crate::app::Store;
 use crate::datadir;
+use crate::progress::Progress;
 use crate::stream::{parse_line, Item};
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use ingest::Item as LogItem;
 use ingest::{Delivery, Ingestor, Outcome, Submitted};
 use std::collections::VecDeque;
@@ -161,15 +161,11 @@ fn import_into(
     let handle =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
-    let progress =
-        ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{msg} {bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .expect("static progress template"),
-    );
-    progress.set_message(file.display().to_string());
+    let progress = Progress::new(
+        size,
+        "{msg} {bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+    )?;
+    progress.bar().set_message(file.display().to_string());
     let mut reader = std::io::BufReader::with_capacity(1 << 20, handle);
     let mut in_flight = VecDeque::new();
     let mut chunk = Vec::with_capacity(CHUNK_LINES_MAX);
@@ -185,7 +181,17 @@ fn import_into(
             break;
         }
         number += 1;
-        progress.inc(read as u64);
+        progress.bar().inc(read as u64);
+        progress.tick(|bar| {
+            format!(
+                "import {}: {}/{} bytes ({}%), line {number}, {}s",
+                file.display(),
+                bar.position(),
+                size,
+                crate::progress::percent(bar.position(), size),
+                bar.elapsed().as_secs()
+            )
+        });
         if read > LINE_BYTES_MAX {
             bail!(
                 "{}:{number}: line longer than {LINE_BYTES_MAX} bytes",
@@ -198,7 +204,7 @@ fn import_into(
             Err(reason) => {
                 submit(ingestor, &mut chunk, &mut in_flight, summary)?;
                 drain(&mut in_flight, summary)?;
-                progress.abandon();
+                progress.bar().abandon();
                 bail!("{}:{number}: {reason}", file.display());
             }
         };
@@ -222,7 +228,7 @@ fn import_into(
                     Err(reason) => {
                         submit(ingestor, &mut chunk, &mut in_flight, summary)?;
                         drain(&mut in_flight, summary)?;
-                        progress.abandon();
+                        progress.bar().abandon();
                         bail!("{}:{number}: \"event\": {reason}", file.display());
                     }
                 };
@@ -271,13 +277,11 @@ fn import_into(
                     summary.graphql_rejected += 1;
                     let messages: Vec<String> =
                         response.errors.iter().map(|e| e.message.clone()).collect();
-                    progress.suspend(|| {
-                        eprintln!(
-                            "{}:{number}: graphql: {}",
-                            file.display(),
-                            messages.join("; ")
-                        )
-                    });
+                    progress.println(&format!(
+                        "{}:{number}: graphql: {}",
+                        file.display(),
+                        messages.join("; ")
+                    ));
                 }
             }
         }
@@ -287,7 +291,7 @@ fn import_into(
     }
     submit(ingestor, &mut chunk, &mut in_flight, summary)?;
     drain(&mut in_flight, summary)?;
-    progress.finish_and_clear();
+    progress.bar().finish_and_clear();
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod bench;
 mod datadir;
 mod export;
 mod import;
+mod progress;
 mod quarantine;
 mod query;
 mod report;

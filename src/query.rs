@@ -3,9 +3,9 @@
 
 use crate::app::Store;
 use crate::import::GraphQlRunner;
+use crate::progress::{self, Progress};
 use anyhow::{Context, Result};
 use domain::Timestamp;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -83,7 +83,7 @@ pub fn rebuild(data_dir: &Path) -> Result<ExitCode> {
     let views = crate::datadir::open_views(data_dir)?;
     let projector = projections::Projector::new(projections::Options::default(), views, log);
     let started = std::time::Instant::now();
-    let mut bar = RebuildBar::new();
+    let mut bar = RebuildBar::new()?;
     let head = projector.rebuild_blocking_with(&mut |step| bar.show(step));
     bar.finish();
     let head = head?;
@@ -94,11 +94,11 @@ pub fn rebuild(data_dir: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `callfold rebuild`'s progress on stderr (drawn only on a terminal): a bar
-/// over the log while a span is applied, a spinner with the entries written
-/// while it is written.
+/// `callfold rebuild`'s progress on stderr: a bar over the log while a span
+/// is applied, a spinner with the entries while it is written (off a terminal,
+/// a plain line now and then: [`Progress`]).
 struct RebuildBar {
-    bar: ProgressBar,
+    progress: Progress,
     writing: bool,
 }
 
@@ -108,46 +108,52 @@ impl RebuildBar {
     const WRITING: &'static str =
         "{spinner} writing the views up to event {human_pos}/{human_len}: {msg} entries ({elapsed})";
 
-    fn new() -> RebuildBar {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        bar.set_style(Self::style(Self::APPLYING));
-        RebuildBar {
-            bar,
+    fn new() -> Result<RebuildBar> {
+        Ok(RebuildBar {
+            progress: Progress::new(0, Self::APPLYING)?,
             writing: false,
-        }
-    }
-
-    fn style(template: &str) -> ProgressStyle {
-        ProgressStyle::with_template(template).expect("static progress template")
+        })
     }
 
     fn show(&mut self, step: projections::RebuildProgress) {
+        let bar = self.progress.bar();
         match step {
             projections::RebuildProgress::Applying { position, head } => {
                 if self.writing {
                     self.writing = false;
-                    self.bar.disable_steady_tick();
-                    self.bar.set_style(Self::style(Self::APPLYING));
+                    bar.disable_steady_tick();
+                    bar.set_style(progress::style(Self::APPLYING));
                 }
-                self.bar.set_length(head);
-                self.bar.set_position(position);
+                bar.set_length(head);
+                bar.set_position(position);
+                self.progress.tick(|bar| {
+                    format!(
+                        "rebuild: {position}/{head} events applied ({}%), {}s",
+                        progress::percent(position, head),
+                        bar.elapsed().as_secs()
+                    )
+                });
             }
             projections::RebuildProgress::Writing { position, entries } => {
                 if !self.writing {
                     self.writing = true;
-                    self.bar.set_style(Self::style(Self::WRITING));
-                    self.bar
-                        .enable_steady_tick(std::time::Duration::from_millis(250));
+                    bar.set_style(progress::style(Self::WRITING));
+                    bar.enable_steady_tick(std::time::Duration::from_millis(250));
                 }
-                self.bar.set_position(position);
-                self.bar
-                    .set_message(indicatif::HumanCount(entries as u64).to_string());
+                bar.set_position(position);
+                bar.set_message(indicatif::HumanCount(entries as u64).to_string());
+                self.progress.tick(|bar| {
+                    format!(
+                        "rebuild: writing the views up to event {position}: {entries} entries, {}s",
+                        bar.elapsed().as_secs()
+                    )
+                });
             }
         }
     }
 
     fn finish(&self) {
-        self.bar.finish_and_clear();
+        self.progress.bar().finish_and_clear();
     }
 }
 

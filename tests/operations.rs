@@ -271,3 +271,69 @@ fn serve_starts_on_a_fresh_data_dir_without_configuration() {
     assert!(data.join("admin_token").is_file());
     assert!(data.join("webhook_token").is_file());
 }
+
+/// Off a terminal (stderr piped, as under cron or CI), `import` and `rebuild`
+/// print plain progress lines on stderr: every `CALLFOLD_PROGRESS_SECS`
+/// seconds (0 here: at every update; by default 10, so a short run prints
+/// none). Results stay on stdout.
+#[test]
+fn long_commands_print_plain_progress_lines_off_a_terminal() {
+    let (tmp, data) = common::temp();
+    let lines: Vec<String> = (0..40u64)
+        .map(|i| {
+            common::stream_line(
+                &format!("2024-04-05T09:{:02}:00Z", i % 60),
+                "end",
+                &callgear("end", 4_600_000_000 + i),
+            )
+        })
+        .collect();
+    let file = tmp.path().join("calls.ndjson");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write stream");
+    let size = std::fs::metadata(&file).expect("size").len();
+    let every = [("CALLFOLD_PROGRESS_SECS", "0")];
+
+    let output = common::run_with(&data, &["import", &file.display().to_string()], &every);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("import "))
+        .collect();
+    assert_eq!(progress.len(), 40, "one line per stream line: {stderr}");
+    let last = format!("{size}/{size} bytes (100%), line 40,");
+    assert!(progress[39].contains(&last), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("imported 1 file(s): 40 accepted"),
+        "the result on stdout"
+    );
+
+    let output = common::run_with(&data, &["rebuild"], &every);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("rebuild: 40/40 events applied (100%)"),
+        "{stderr}"
+    );
+    let writing = stderr
+        .lines()
+        .find(|l| l.starts_with("rebuild: writing the views up to event 40: "))
+        .unwrap_or_else(|| panic!("no writing line: {stderr}"));
+    let entries: u64 = writing
+        .trim_start_matches("rebuild: writing the views up to event 40: ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{writing}"));
+    assert!(entries > 40, "{writing}");
+
+    // By default a short run prints no progress line.
+    let output = common::run(&data, &["rebuild"]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("rebuild: "), "{stderr}");
+
+    let output = common::run_with(&data, &["rebuild"], &[("CALLFOLD_PROGRESS_SECS", "soon")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("CALLFOLD_PROGRESS_SECS"));
+}
