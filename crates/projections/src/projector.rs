@@ -171,10 +171,19 @@ impl Shared {
         let mut tickets = BTreeSet::new();
         let listening = self.changes.receiver_count() > 0;
         let mut calls = Vec::new();
+        let mut ahead = match commit {
+            Commit::Rebuild { .. } => Some(ReadAhead::start(&self.log, from, events_max)?),
+            Commit::Atomic => None,
+        };
         let mut next = from;
         while next - from < events_max as u64 {
-            let want = (events_max - (next - from) as usize).min(BATCH_EVENTS_MAX);
-            let envelopes = self.log.read(next, want)?;
+            let envelopes = match &mut ahead {
+                Some(ahead) => ahead.next()?,
+                None => {
+                    let want = (events_max - (next - from) as usize).min(BATCH_EVENTS_MAX);
+                    self.log.read(next, want)?
+                }
+            };
             if envelopes.is_empty() {
                 break;
             }
@@ -411,6 +420,85 @@ fn run(shared: &Shared, mut stop: watch::Receiver<bool>) {
         });
         if stopped {
             return;
+        }
+    }
+}
+
+/// Batches of the log queued by [`ReadAhead`] ahead of the apply.
+pub(crate) const READ_AHEAD_BATCHES: usize = 4;
+
+type Batch = Result<Vec<eventlog::Envelope>, eventlog::Error>;
+
+/// Reads (and decodes) a rebuild span's envelopes on a thread of its own
+/// ("log-reader"), [`BATCH_EVENTS_MAX`] at a time, at most
+/// [`READ_AHEAD_BATCHES`] batches ahead: the read overlaps the fold, which
+/// otherwise leaves the second core idle until the span is written.
+struct ReadAhead {
+    batches: Option<std::sync::mpsc::Receiver<Batch>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ReadAhead {
+    fn start(
+        log: &Arc<dyn EventLog>,
+        from: Position,
+        events_max: usize,
+    ) -> Result<ReadAhead, Error> {
+        let (sender, batches) = std::sync::mpsc::sync_channel::<Batch>(READ_AHEAD_BATCHES);
+        let log = Arc::clone(log);
+        let end = from.saturating_add(events_max as u64);
+        let thread = std::thread::Builder::new()
+            .name("log-reader".into())
+            .spawn(move || {
+                let mut next = from;
+                while next < end {
+                    let want = usize::try_from(end - next)
+                        .unwrap_or(usize::MAX)
+                        .min(BATCH_EVENTS_MAX);
+                    let batch = log.read(next, want);
+                    let last = match &batch {
+                        Ok(envelopes) => envelopes.last().map(|e| e.position),
+                        Err(_) => None,
+                    };
+                    // A closed receiver: the apply stopped; so do we.
+                    if sender.send(batch).is_err() {
+                        return;
+                    }
+                    match last {
+                        Some(position) => next = position + 1,
+                        // The end of the log, or an error (sent).
+                        None => return,
+                    }
+                }
+            })?;
+        Ok(ReadAhead {
+            batches: Some(batches),
+            thread: Some(thread),
+        })
+    }
+
+    /// The next batch in log order; empty at the end of the span or the log.
+    fn next(&mut self) -> Result<Vec<eventlog::Envelope>, Error> {
+        match self.batches.as_ref().map(std::sync::mpsc::Receiver::recv) {
+            Some(Ok(batch)) => Ok(batch?),
+            // The thread is gone without saying why: it panicked (else it
+            // sends an error or an empty batch, or the span is complete).
+            Some(Err(_)) | None => {
+                if let Some(Err(panic)) = self.thread.take().map(JoinHandle::join) {
+                    std::panic::resume_unwind(panic);
+                }
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        // Closing the queue first makes a reader blocked on a full queue stop.
+        self.batches = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -298,6 +298,40 @@ fn a_rebuild_interrupted_while_replacing_the_database_starts_over_on_open() {
     assert_eq!(fixture.views.dump().unwrap(), before);
 }
 
+/// A rebuild reads the log on a thread of its own; what that read fails with
+/// is the rebuild's error, and the views are left without a checkpoint (so
+/// the next open starts them over), whatever the span size.
+#[test]
+fn a_log_read_error_during_a_rebuild_is_the_rebuild_error() {
+    let events = workload();
+    let broken = events.len() as u64 / 2;
+    for span in [1 << 20, 7] {
+        let fixture = Fixture::new();
+        fixture.append(&events);
+        fixture.projector(1024).catch_up_blocking().unwrap();
+        let fixture = fixture.edit_log_raw(|tree| {
+            let mut key = vec![b'L'];
+            key.extend_from_slice(&broken.to_be_bytes());
+            tree.insert(key, &b"not an envelope"[..]).unwrap();
+        });
+        let projector = fixture.projector_with(Options {
+            rebuild_events_max: span,
+            ..Options::default()
+        });
+        let err = projector.rebuild_blocking().unwrap_err();
+        assert!(
+            matches!(err, Error::Log(eventlog::Error::Corrupt { .. })),
+            "span {span}: {err}"
+        );
+        assert_eq!(fixture.views.checkpoint(), 0, "span {span}");
+        drop(projector);
+        assert!(
+            fixture.reopen().views.dump().unwrap().is_empty(),
+            "span {span}"
+        );
+    }
+}
+
 #[test]
 fn a_corrupt_record_is_an_error_not_a_panic() {
     let fixture = Fixture::new();

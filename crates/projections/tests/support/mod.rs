@@ -362,6 +362,25 @@ impl Fixture {
         Fixture { dir, log, views }
     }
 
+    /// Closes the log, lets `f` edit its sled tree directly (`L` + position
+    /// u64 BE: an envelope), opens it again.
+    pub fn edit_log_raw(self, f: impl FnOnce(&sled::Tree)) -> Fixture {
+        let Fixture { dir, log, views } = self;
+        let log = Arc::into_inner(log).expect("no other owner of the log");
+        log.close();
+        {
+            let db = retry(|| sled::open(dir.path().join("log")));
+            f(&db.open_tree("log").unwrap());
+            db.flush().unwrap();
+        }
+        let log = retry(|| SledLog::open(eventlog::Options::new(dir.path().join("log"))));
+        Fixture {
+            dir,
+            log: Arc::new(log),
+            views,
+        }
+    }
+
     /// Closes the views, lets `f` change the files in the fixture's directory, opens them again.
     pub fn edit_dir_raw(self, f: impl FnOnce(&std::path::Path)) -> Fixture {
         let Fixture { dir, log, views } = self;
