@@ -409,8 +409,20 @@ pub fn graphql(
     };
     let (place, counts) = Place::prepare("graphql", data_dir, &shape)?;
     let data_dir = place.dir.clone();
-    let store = Store::open(&data_dir, None)?;
     let started = Instant::now();
+    {
+        // New views are built the way `callfold rebuild` builds them (spans,
+        // sorted runs, the checkpoint last); views already there are only
+        // brought up to date below.
+        let views = datadir::open_views(&data_dir)?;
+        if views.checkpoint() == 0 {
+            let log: Arc<dyn EventLog> = Arc::new(datadir::open_log(&data_dir)?);
+            projections::Projector::new(projections::Options::default(), views, log)
+                .rebuild_blocking()
+                .context("building the views")?;
+        }
+    }
+    let store = Store::open(&data_dir, None)?;
     store.catch_up().context("building the views")?;
     let views = store.projector.views().clone();
     let stored = views

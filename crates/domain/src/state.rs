@@ -129,6 +129,18 @@ pub trait Store {
     }
     fn put_phone(&mut self, record: PhoneRecord) -> Result<(), Self::Error>;
     fn put_session(&mut self, record: SessionRecord) -> Result<(), Self::Error>;
+    /// Takes a session out to read or change it without a copy: the caller
+    /// hands it back with [`Store::put_session`] (changed) or
+    /// [`Store::keep_session`] (unchanged) before the store is asked for that
+    /// session again. The default lends a copy.
+    fn take_session(&mut self, id: SessionId) -> Result<Option<SessionRecord>, Self::Error> {
+        self.session(id)
+    }
+    /// Hands back unchanged a session [`Store::take_session`] lent.
+    fn keep_session(&mut self, record: SessionRecord) -> Result<(), Self::Error> {
+        drop(record);
+        Ok(())
+    }
     fn put_desk(&mut self, desk: Desk) -> Result<(), Self::Error>;
     /// Removes a desk that holds nothing any more (see [`Desk::is_vacant`]).
     fn delete_desk(&mut self, id: &str) -> Result<(), Self::Error>;
@@ -249,9 +261,16 @@ fn apply_notification<S: Store>(
     pending: &mut Pending,
 ) -> Result<(), S::Error> {
     let id = notification.call_session_id();
-    let mut record = store.session(id)?.unwrap_or_else(|| SessionRecord::new(id));
+    let stored = store.take_session(id)?;
+    let lent = stored.is_some();
+    let mut record = stored.unwrap_or_else(|| SessionRecord::new(id));
     if !record.add_notification(notification, received_at) {
-        return Ok(()); // a duplicate delivery changes nothing (R17)
+        // a duplicate delivery changes nothing (R17)
+        return if lent {
+            store.keep_session(record)
+        } else {
+            Ok(())
+        };
     }
     store.put_session(record)?;
     changed.sessions.insert(id);
@@ -420,11 +439,13 @@ fn reroute<S: Store>(
     pending: &mut Pending,
 ) -> Result<(), S::Error> {
     for &id in sessions {
-        let Some(mut record) = store.session(id)? else {
+        let Some(mut record) = store.take_session(id)? else {
             continue;
         };
         let new_route = route(store, &record)?;
-        if new_route != record.route {
+        if new_route == record.route {
+            store.keep_session(record)?;
+        } else {
             if let Some(old) = &record.route {
                 if let Some(mut desk) = store.desk(old)? {
                     desk.sessions.remove(&id);
@@ -460,7 +481,7 @@ fn refold<S: Store>(store: &mut S, customer: &str, changed: &mut Changed) -> Res
     let timeline = store.timeline()?;
     let mut records = Vec::with_capacity(desk.sessions.len());
     for &id in &desk.sessions {
-        if let Some(record) = store.session(id)? {
+        if let Some(record) = store.take_session(id)? {
             records.push(record);
         }
     }
@@ -487,6 +508,8 @@ fn refold<S: Store>(store: &mut S, customer: &str, changed: &mut Changed) -> Res
             record.tickets = tickets;
             changed.sessions.insert(record.id);
             store.put_session(record)?;
+        } else {
+            store.keep_session(record)?;
         }
     }
     if desk.is_vacant() {
@@ -569,6 +592,13 @@ impl Store for State {
         Ok(())
     }
     fn put_session(&mut self, record: SessionRecord) -> Result<(), Infallible> {
+        self.sessions.insert(record.id, record);
+        Ok(())
+    }
+    fn take_session(&mut self, id: SessionId) -> Result<Option<SessionRecord>, Infallible> {
+        Ok(self.sessions.remove(&id))
+    }
+    fn keep_session(&mut self, record: SessionRecord) -> Result<(), Infallible> {
         self.sessions.insert(record.id, record);
         Ok(())
     }

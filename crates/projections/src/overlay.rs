@@ -32,9 +32,21 @@ use crate::write::{Commit, OnRun, Writer};
 use crate::Error;
 
 struct Slot<T> {
-    /// `None`: no such record (or deleted).
+    /// `None`: no such record (or deleted), or lent out.
     value: Option<T>,
     dirty: bool,
+    /// Lent out by `take_session` until `put_session` or `keep_session`.
+    lent: bool,
+}
+
+/// Reading a record while it is lent out is a bug in the caller
+/// (`domain::Store::take_session`), not a missing record.
+fn unlent<T>(slot: &Slot<T>) -> Option<&T> {
+    assert!(
+        !slot.lent,
+        "a record read while lent out (Store::take_session)"
+    );
+    slot.value.as_ref()
 }
 
 type Slots<K, T> = RefCell<BTreeMap<K, Slot<T>>>;
@@ -63,13 +75,14 @@ fn with<K: Ord + Clone, T, R>(
     f: impl FnOnce(Option<&T>) -> R,
 ) -> Result<R, Error> {
     if let Some(slot) = slots.borrow().get(key) {
-        return Ok(f(slot.value.as_ref()));
+        return Ok(f(unlent(slot)));
     }
     let value = load()?;
     let result = f(value.as_ref());
     let slot = Slot {
         value,
         dirty: false,
+        lent: false,
     };
     slots.borrow_mut().insert(key.clone(), slot);
     Ok(result)
@@ -84,7 +97,14 @@ fn read<K: Ord + Clone, T: Clone>(
 }
 
 fn write<K: Ord, T>(slots: &mut Slots<K, T>, key: K, value: Option<T>) {
-    slots.get_mut().insert(key, Slot { value, dirty: true });
+    slots.get_mut().insert(
+        key,
+        Slot {
+            value,
+            dirty: true,
+            lent: false,
+        },
+    );
 }
 
 /// Dirty records into the batch.
@@ -104,6 +124,7 @@ where
     >,
 {
     for (k, slot) in slots.into_inner() {
+        assert!(!slot.lent, "a record still lent out at commit");
         if !slot.dirty {
             continue;
         }
@@ -131,7 +152,8 @@ impl<'v> Overlay<'v> {
         }
     }
 
-    fn with_session<R>(
+    /// Calls `f` with the session as this batch has it, without a copy.
+    pub(crate) fn with_session<R>(
         &self,
         id: SessionId,
         f: impl FnOnce(Option<&SessionRecord>) -> R,
@@ -207,8 +229,10 @@ impl<'v> Overlay<'v> {
         if !self.pending_sessions.is_empty() {
             let timeline = self.timeline()?;
             for id in std::mem::take(&mut self.pending_sessions) {
-                if let Some(record) = self.session(id)? {
-                    let summary = callgear_summary(&record, &timeline);
+                let summary = self.with_session(id, |record| {
+                    record.map(|record| callgear_summary(record, &timeline))
+                })?;
+                if let Some(summary) = summary {
                     self.archive.insert(summary.id.clone(), summary);
                 }
             }
@@ -435,6 +459,28 @@ impl Store for Overlay<'_> {
 
     fn put_session(&mut self, record: SessionRecord) -> Result<(), Error> {
         write(&mut self.sessions, record.id, Some(record));
+        Ok(())
+    }
+
+    fn take_session(&mut self, id: SessionId) -> Result<Option<SessionRecord>, Error> {
+        self.with_session(id, |_| ())?; // loaded
+        let slot = self
+            .sessions
+            .get_mut()
+            .get_mut(&id)
+            .expect("the session slot was just loaded");
+        let record = slot.value.take();
+        slot.lent = record.is_some();
+        Ok(record)
+    }
+
+    fn keep_session(&mut self, record: SessionRecord) -> Result<(), Error> {
+        if let Some(slot) = self.sessions.get_mut().get_mut(&record.id) {
+            if slot.lent {
+                slot.lent = false;
+                slot.value = Some(record);
+            }
+        }
         Ok(())
     }
 

@@ -71,10 +71,10 @@ pub(crate) fn settle(stats: &mut StatsBatch<'_>, overlay: &Overlay<'_>) -> Resul
     }
     let timeline = overlay.timeline()?;
     for id in std::mem::take(&mut stats.dirty_sessions) {
-        let Some(record) = overlay.session(id)? else {
-            continue;
-        };
-        if let Some(record) = domain::stats::calls::from_callgear(&record.call(&timeline)) {
+        let record = overlay.with_session(id, |record| {
+            record.and_then(|record| domain::stats::calls::from_callgear(&record.call(&timeline)))
+        })?;
+        if let Some(record) = record {
             stats.set_call(record)?;
         }
     }
