@@ -56,6 +56,14 @@ pub fn open_views(data_dir: &Path) -> Result<projections::Views> {
         .with_context(|| format!("cannot open the read models in {}", path.display()))
 }
 
+/// Empty read models in `DATA_DIR/views`, what was there discarded unopened
+/// (`callfold rebuild`, after it has opened, and so locked, the log).
+pub fn open_views_empty(data_dir: &Path) -> Result<projections::Views> {
+    let path = data_dir.join("views");
+    projections::Views::open_empty_with_cache(&path, views_cache_bytes()?)
+        .with_context(|| format!("cannot replace the read models in {}", path.display()))
+}
+
 /// `CALLFOLD_TIMEZONE` (IANA name), default UTC.
 pub fn timezone() -> Result<chrono_tz::Tz> {
     match std::env::var("CALLFOLD_TIMEZONE") {

@@ -79,10 +79,12 @@ fn unknown_agent(store: &Store, agent: Option<&str>) -> Result<Option<async_grap
 /// Re-derives every read model from position zero.
 pub fn rebuild(data_dir: &Path) -> Result<ExitCode> {
     crate::datadir::require_store(data_dir)?;
+    // The log first: it stays locked while the old views are discarded, so
+    // a running server (which holds it) stops the rebuild before that.
     let log = std::sync::Arc::new(crate::datadir::open_log(data_dir)?);
-    let views = crate::datadir::open_views(data_dir)?;
-    let projector = projections::Projector::new(projections::Options::default(), views, log);
     let started = std::time::Instant::now();
+    let views = crate::datadir::open_views_empty(data_dir)?;
+    let projector = projections::Projector::new(projections::Options::default(), views, log);
     let mut bar = RebuildBar::new()?;
     let head = projector.rebuild_blocking_with(&mut |step| bar.show(step));
     bar.finish();

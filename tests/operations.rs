@@ -337,3 +337,59 @@ fn long_commands_print_plain_progress_lines_off_a_terminal() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("CALLFOLD_PROGRESS_SECS"));
 }
+
+/// `callfold rebuild` discards the old views without opening them, so it must
+/// never run beside a server: it opens (and so locks) the log first, and a
+/// server holding the data dir stops it before the views are touched. Once
+/// the server is gone the rebuild runs, and gives the same read models.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_refuses_a_data_dir_a_server_holds_and_leaves_its_views_alone() {
+    let (_tmp, data) = common::temp();
+    let server = start(&data);
+    let http = client();
+    let mut last = 0;
+    // Three missed calls from three numbers: three missed-call tickets (R8).
+    for (session, phone) in [
+        (8101, "74950000101"),
+        (8102, "74950000102"),
+        (8103, "74950000103"),
+    ] {
+        let mut body = callgear("end", session);
+        body["call_info"]["talk_time_duration"] = json!(0);
+        body["call_info"]["is_lost"] = json!(true);
+        body["contact_info"]["contact_phone_number"] = json!(phone);
+        last = post(&http, &server.url("end"), bytes(&body))
+            .await
+            .accepted();
+    }
+    let query = "{ tickets { totalCount nodes { id status } } }";
+    let (status, before) = graphql(&server, Some(last), query).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["data"]["tickets"]["totalCount"], 3, "{before}");
+
+    let output = common::run(&data, &["rebuild"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("callfold serve"),
+        "names the cause: {stderr}"
+    );
+    assert!(
+        !data.join("views.cleared").exists(),
+        "the server's views were not moved"
+    );
+    let (status, after) = graphql(&server, None, query).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after, before, "the running server's views are intact");
+    server.stop();
+
+    let digest = |data: &std::path::Path| common::run_ok(data, &["digest"]);
+    let served = digest(&data);
+    common::run_ok(&data, &["rebuild"]);
+    assert!(!data.join("views.cleared").exists());
+    assert_eq!(
+        digest(&data),
+        served,
+        "the rebuild gives the same read models"
+    );
+}

@@ -40,7 +40,7 @@ pub struct Options {
     pub rebuild_events_max: usize,
     /// Entries a rebuild writes per sorted run (1..=[`REBUILD_RUN_ENTRIES`]):
     /// what one run holds in memory; the default is the bound. Smaller runs
-    /// are for tests (they make a small log go through the writer thread).
+    /// are for tests (they make a small log go through the writer threads).
     pub rebuild_run_entries: usize,
 }
 

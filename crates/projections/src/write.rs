@@ -7,15 +7,18 @@
 //! does not need atomicity: [`crate::Views::open`] clears a tree without a
 //! checkpoint, and the checkpoint goes in last.
 //!
-//! A rebuild's runs are inserted by a thread of their own ("views-writer")
-//! while the commit goes on encoding and staging the next run: on two cores
-//! the inserts, most of a rebuild's commit, overlap the rest of it. Every key
-//! is staged once per commit, and a commit reads a record (to compare the old
-//! ticket or call with the new) before it stages it, so what the commit reads
-//! does not depend on how far the thread has got.
+//! A rebuild's runs are inserted by threads of their own ("views-writer-N",
+//! [`REBUILD_WRITERS`] of them, each taking the next full run) while the
+//! commit goes on encoding and staging the next run: the inserts, most of a
+//! rebuild's commit, overlap the rest of it and each other. Every key is
+//! staged once per commit (checked in debug builds), so the runs of a commit
+//! hold distinct keys and the order in which they go in does not matter; and
+//! a commit reads a record (to compare the old ticket or call with the new)
+//! before it stages it, so what the commit reads does not depend on how far
+//! the threads have got.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
 
 use crate::views::Views;
@@ -26,8 +29,9 @@ use crate::Error;
 /// [`crate::Options::rebuild_run_entries`].
 pub const REBUILD_RUN_ENTRIES: usize = 262_144;
 
-/// Full runs waiting for the writer thread besides the one it is inserting:
-/// a rebuild holds at most this + 2 runs of encoded entries.
+/// Full runs waiting for a writer thread besides those being inserted: a
+/// rebuild holds at most this + [`REBUILD_WRITERS`] + 1 runs of encoded
+/// entries (queued, being inserted, filling).
 pub(crate) const REBUILD_RUNS_QUEUED: usize = 1;
 
 /// How a span's overlay is written.
@@ -67,31 +71,48 @@ enum Sink {
         run_entries: usize,
         /// Started with the first full run.
         background: Option<Background>,
+        /// Every key staged by this commit: the writer threads rely on no
+        /// key being staged twice (checked in debug builds, so in the tests).
+        #[cfg(debug_assertions)]
+        staged: std::collections::HashSet<Vec<u8>>,
     },
 }
 
-/// The thread inserting full runs, in the order they were filled.
+/// Threads inserting a rebuild's full runs: the runs of one commit hold
+/// distinct keys, so they may go in in any order, side by side (two against
+/// one: `docs/benchmarks.md`, "Two writer threads, and the old views not opened").
+pub(crate) const REBUILD_WRITERS: usize = 2;
+
+/// The threads inserting full runs, each taking the next queued run.
 struct Background {
     runs: Option<mpsc::SyncSender<Run>>,
-    thread: Option<thread::JoinHandle<Result<(), Error>>>,
+    threads: Vec<thread::JoinHandle<Result<(), Error>>>,
 }
 
 impl Background {
     fn start(views: &Views) -> Result<Background, Error> {
         let (runs, queued) = mpsc::sync_channel::<Run>(REBUILD_RUNS_QUEUED);
-        let views = views.clone();
-        let thread = thread::Builder::new()
-            .name("views-writer".into())
-            .spawn(move || {
-                for run in queued {
-                    views.write_sorted(run)?;
-                }
-                Ok(())
-            })?;
-        Ok(Background {
+        let queued = Arc::new(Mutex::new(queued));
+        let mut background = Background {
             runs: Some(runs),
-            thread: Some(thread),
-        })
+            threads: Vec::with_capacity(REBUILD_WRITERS),
+        };
+        for n in 0..REBUILD_WRITERS {
+            let views = views.clone();
+            let queued = Arc::clone(&queued);
+            let thread = thread::Builder::new()
+                .name(format!("views-writer-{n}"))
+                .spawn(move || loop {
+                    // The lock is held only while waiting for the next run.
+                    let next = queued.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    match next {
+                        Ok(run) => views.write_sorted(run)?,
+                        Err(mpsc::RecvError) => return Ok(()),
+                    }
+                })?;
+            background.threads.push(thread);
+        }
+        Ok(background)
     }
 
     /// Queues `run`; waits while the queue is full.
@@ -103,27 +124,35 @@ impl Background {
         if sent {
             Ok(())
         } else {
-            // The thread stopped on an error: that error.
+            // Every thread stopped (on an error): the first error.
             self.join()
         }
     }
 
-    /// Waits until every queued run is inserted; the thread's error, if any.
+    /// Waits until every queued run is inserted; the first thread's error, if any.
     fn join(&mut self) -> Result<(), Error> {
         self.runs = None;
-        match self.thread.take().map(thread::JoinHandle::join) {
-            None => Ok(()),
-            Some(Ok(result)) => result,
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
+        let mut result = Ok(());
+        for thread in self.threads.drain(..) {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    if result.is_ok() {
+                        result = Err(error);
+                    }
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         }
+        result
     }
 }
 
 impl Drop for Background {
-    /// A commit given up half way still waits for its thread.
+    /// A commit given up half way still waits for its threads.
     fn drop(&mut self) {
         self.runs = None;
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -152,6 +181,8 @@ impl<'v> Writer<'v> {
                     run: BTreeMap::new(),
                     run_entries: run_entries.clamp(1, REBUILD_RUN_ENTRIES),
                     background: None,
+                    #[cfg(debug_assertions)]
+                    staged: std::collections::HashSet::new(),
                 },
             },
             entries: 0,
@@ -200,7 +231,14 @@ impl<'v> Writer<'v> {
                 run,
                 run_entries,
                 background,
+                #[cfg(debug_assertions)]
+                staged,
             } => {
+                #[cfg(debug_assertions)]
+                assert!(
+                    staged.insert(key.clone()),
+                    "a rebuild commit staged {key:?} twice"
+                );
                 run.insert(key, value);
                 if run.len() >= *run_entries {
                     let full = std::mem::take(run);
@@ -211,7 +249,7 @@ impl<'v> Writer<'v> {
                             .send(full)?,
                     }
                     // `send` waits while the queue is full, so this follows
-                    // the writer thread to within two runs.
+                    // the writer threads to within REBUILD_WRITERS + 1 runs.
                     if let Some(on_run) = &mut self.on_run {
                         on_run(self.entries);
                     }
