@@ -29,7 +29,9 @@ pub const CACHE_CAPACITY_BYTES: u64 = 3072 << 20;
 /// The helpdesk read model: records, ticket indexes and checkpoint, in one sled
 /// tree. Cheap to clone; every clone shares the same database. Reads see
 /// committed state only, each read call a consistent one (a commit waits for
-/// running reads, and a read for a running commit).
+/// running reads, and a read for a running commit) — except during a rebuild,
+/// whose runs go in side by side with reads: a reader then sees a partly
+/// built model (`callfold rebuild` runs with no server on the data dir).
 #[derive(Clone)]
 pub struct Views {
     inner: Arc<Inner>,

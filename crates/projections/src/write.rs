@@ -18,6 +18,7 @@
 //! the threads have got.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
 
@@ -87,6 +88,9 @@ pub(crate) const REBUILD_WRITERS: usize = 2;
 struct Background {
     runs: Option<mpsc::SyncSender<Run>>,
     threads: Vec<thread::JoinHandle<Result<(), Error>>>,
+    /// Set by a thread that stopped on an error: the next `send` reports it
+    /// instead of queueing more runs for the thread still running.
+    failed: Arc<AtomicBool>,
 }
 
 impl Background {
@@ -96,43 +100,58 @@ impl Background {
         let mut background = Background {
             runs: Some(runs),
             threads: Vec::with_capacity(REBUILD_WRITERS),
+            failed: Arc::new(AtomicBool::new(false)),
         };
         for n in 0..REBUILD_WRITERS {
             let views = views.clone();
             let queued = Arc::clone(&queued);
+            let failed = Arc::clone(&background.failed);
+            let insert_runs = move || loop {
+                // The lock is held only while waiting for the next run.
+                let next = queued.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                match next {
+                    Ok(run) => views.write_sorted(run)?,
+                    Err(mpsc::RecvError) => return Ok(()),
+                }
+            };
             let thread = thread::Builder::new()
                 .name(format!("views-writer-{n}"))
-                .spawn(move || loop {
-                    // The lock is held only while waiting for the next run.
-                    let next = queued.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                    match next {
-                        Ok(run) => views.write_sorted(run)?,
-                        Err(mpsc::RecvError) => return Ok(()),
+                .spawn(move || {
+                    let result = insert_runs();
+                    if result.is_err() {
+                        failed.store(true, Ordering::Release);
                     }
+                    result
                 })?;
             background.threads.push(thread);
         }
         Ok(background)
     }
 
-    /// Queues `run`; waits while the queue is full.
+    /// Queues `run`; waits while the queue is full. A thread's error stops
+    /// the commit here, at the next run, not at its end.
     fn send(&mut self, run: Run) -> Result<(), Error> {
         let sent = match &self.runs {
-            Some(runs) => runs.send(run).is_ok(),
-            None => false,
+            Some(runs) if !self.failed.load(Ordering::Acquire) => runs.send(run).is_ok(),
+            _ => false,
         };
         if sent {
-            Ok(())
-        } else {
-            // Every thread stopped (on an error): the first error.
-            self.join()
+            return Ok(());
         }
+        // A thread stopped on an error (or every thread did): the first error.
+        self.join()?;
+        Err(Error::Stopped {
+            projection: crate::NAME,
+            reason: "the views-writer threads stopped before every run was written".into(),
+        })
     }
 
-    /// Waits until every queued run is inserted; the first thread's error, if any.
+    /// Waits until every queued run is inserted; the first thread's error, if
+    /// any. Every thread is joined before a thread's panic is raised again.
     fn join(&mut self) -> Result<(), Error> {
         self.runs = None;
         let mut result = Ok(());
+        let mut panic = None;
         for thread in self.threads.drain(..) {
             match thread.join() {
                 Ok(Ok(())) => {}
@@ -141,8 +160,13 @@ impl Background {
                         result = Err(error);
                     }
                 }
-                Err(panic) => std::panic::resume_unwind(panic),
+                Err(payload) => {
+                    panic.get_or_insert(payload);
+                }
             }
+        }
+        if let Some(payload) = panic {
+            std::panic::resume_unwind(payload);
         }
         result
     }
